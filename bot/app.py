@@ -1,0 +1,208 @@
+"""The composition root: builds the Bot, the Dispatcher and the web app from a Config.
+
+Nothing else creates a Bot or a Dispatcher; there are no module-level instances.
+"""
+
+import asyncio
+import logging
+import signal
+from contextlib import suppress
+from dataclasses import dataclass
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+from aiogram.utils.token import TokenValidationError, validate_token
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.commands import publish_commands
+from bot.config import Config, ConfigError
+from bot.fsm_storage import SqlStorage
+from bot.i18n import MemberI18nMiddleware, PoI18n, create_i18n
+from bot.middlewares import DbSessionMiddleware, MemberMiddleware
+from handlers import build_root_router
+from models.db import create_engine, create_session_factory
+from models.migrate import upgrade
+from scheduler import Clock
+
+logger = logging.getLogger(__name__)
+
+
+def check_token(config: Config) -> str:
+    token = config.telegram.token.get_secret_value()
+    if not token:
+        raise ConfigError(
+            "no bot token: set the BOT_TOKEN environment variable or [telegram] token in "
+            "config.toml (get one from @BotFather)"
+        )
+    try:
+        validate_token(token)
+    except TokenValidationError:
+        raise ConfigError("[telegram] token is not a bot token (expected 123456:ABC…)") from None
+    return token
+
+
+def check_webhook(config: Config) -> str:
+    secret = config.webhook.secret_token.get_secret_value()
+    if not secret:
+        raise ConfigError(
+            "webhook mode needs [webhook] secret_token; refusing to start without it, "
+            "since anyone could then post updates"
+        )
+    if not config.webhook.url:
+        raise ConfigError("webhook mode needs [webhook] url (the public HTTPS address)")
+    return secret
+
+
+def build_bot(config: Config) -> Bot:
+    token = check_token(config)
+    session = AiohttpSession(timeout=config.telegram.request_timeout_s)
+    if config.telegram.api_server:
+        session.api = TelegramAPIServer.from_base(config.telegram.api_server)
+    return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+
+
+def build_storage(
+    config: Config, session_factory: async_sessionmaker[AsyncSession]
+) -> tuple[BaseStorage, BaseEventIsolation]:
+    key_builder = DefaultKeyBuilder(with_destiny=True)
+    if config.redis.url:
+        storage = RedisStorage.from_url(config.redis.url, key_builder=key_builder)
+        return storage, RedisEventIsolation(storage.redis, key_builder=key_builder)
+    # Without Redis there is exactly one bot process, so in-process locks isolate
+    # two quick updates of one user from each other.
+    return SqlStorage(session_factory, key_builder), SimpleEventIsolation()
+
+
+def build_dispatcher(
+    config: Config,
+    session_factory: async_sessionmaker[AsyncSession],
+    i18n: PoI18n,
+    storage: BaseStorage,
+    events_isolation: BaseEventIsolation,
+) -> Dispatcher:
+    dispatcher = Dispatcher(
+        storage=storage,
+        events_isolation=events_isolation,
+        config=config,
+        session_factory=session_factory,
+    )
+    dispatcher.update.outer_middleware(DbSessionMiddleware(session_factory))
+    dispatcher.update.outer_middleware(MemberMiddleware())
+    MemberI18nMiddleware(i18n).setup(dispatcher)
+    dispatcher.include_router(build_root_router())
+    return dispatcher
+
+
+@dataclass
+class Application:
+    """Everything one running bot process holds, built from a Config."""
+
+    config: Config
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    bot: Bot
+    dispatcher: Dispatcher
+    i18n: PoI18n
+    clock: Clock
+
+    @classmethod
+    def build(cls, config: Config) -> "Application":
+        bot = build_bot(config)
+        engine = create_engine(config.database.url)
+        session_factory = create_session_factory(engine)
+        i18n = create_i18n(config.i18n.default_locale)
+        storage, isolation = build_storage(config, session_factory)
+        dispatcher = build_dispatcher(config, session_factory, i18n, storage, isolation)
+        clock = Clock(config, session_factory, bot)
+        return cls(config, engine, session_factory, bot, dispatcher, i18n, clock)
+
+    async def prepare(self) -> None:
+        await upgrade(self.engine)
+        await publish_commands(self.bot, self.config, self.i18n)
+
+    async def close(self) -> None:
+        self.clock.shutdown()
+        await self.dispatcher.storage.close()
+        await self.dispatcher.fsm.events_isolation.close()
+        await self.bot.session.close()
+        await self.engine.dispose()
+
+    async def run_polling(self) -> None:
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        self.clock.start()
+        await self.dispatcher.start_polling(self.bot, handle_signals=True, close_bot_session=False)
+
+    async def run_webhook(self) -> None:
+        webhook = self.config.webhook
+        secret = check_webhook(self.config)
+        runner = web.AppRunner(self.web_app(secret))
+        await runner.setup()
+        site = web.TCPSite(runner, webhook.host, webhook.port)
+        await site.start()
+        await self.bot.set_webhook(
+            webhook.url,
+            secret_token=secret,
+            allowed_updates=self.dispatcher.resolve_used_update_types(),
+        )
+        self.clock.start()
+        logger.info("webhook listening on %s:%s%s", webhook.host, webhook.port, webhook.path)
+        try:
+            await wait_for_stop_signal()
+        finally:
+            await runner.cleanup()
+
+    def web_app(self, secret: str) -> web.Application:
+        app = web.Application()
+        # Process before answering: a crash then makes Telegram send the update again
+        # instead of losing it (the default answers first, then handles).
+        SimpleRequestHandler(
+            self.dispatcher, self.bot, secret_token=secret, handle_in_background=False
+        ).register(app, path=self.config.webhook.path)
+        app.router.add_get("/health", self.health)
+        return app
+
+    async def health(self, _request: web.Request) -> web.Response:
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as error:
+            logger.warning("health check: database unavailable: %s", type(error).__name__)
+            return web.json_response({"status": "unavailable", "database": "down"}, status=503)
+        return web.json_response({"status": "ok", "database": "ok"})
+
+
+async def wait_for_stop_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            with suppress(Exception):
+                loop.remove_signal_handler(signal_number)
+
+
+async def run(config: Config) -> None:
+    check_token(config)
+    if config.telegram.mode == "webhook":
+        check_webhook(config)
+    application = Application.build(config)
+    try:
+        await application.prepare()
+        if config.telegram.mode == "webhook":
+            await application.run_webhook()
+        else:
+            await application.run_polling()
+    finally:
+        await application.close()

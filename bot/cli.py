@@ -1,0 +1,207 @@
+"""``python -m bot [--config PATH] COMMAND``: the one entry point of Wuji."""
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Config, ConfigError, load_config
+from bot.logging_setup import setup_logging
+from models.db import create_engine, create_session_factory
+from models.migrate import upgrade
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Wuji (五级): the county's five-level community response bot.",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="TOML config file (default: ./config.toml if present, else built-in defaults)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("run", help="run the bot (long polling, or webhook per config)")
+    commands.add_parser("migrate", help="apply pending database migrations")
+
+    import_parser = commands.add_parser("import", help="import a roster file (.csv or .xlsx)")
+    import_parser.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    import_parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="also remove nodes and households missing from the files (asks first)",
+    )
+    import_parser.add_argument("--yes", action="store_true", help="prune without asking")
+
+    seed_parser = commands.add_parser("seed-demo", help="build the seed county of Datong")
+    seed_parser.add_argument("--households-per-unit", type=int, default=12)
+    seed_parser.add_argument("--scale", type=int, default=1)
+    seed_parser.add_argument(
+        "--csv", type=Path, help="write the households file here instead of the database"
+    )
+
+    status_parser = commands.add_parser("status", help="count what the database holds")
+    status_parser.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    try:
+        config = load_config(arguments.config)
+    except ConfigError as error:
+        print(f"wuji: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    secrets = [
+        config.telegram.token.get_secret_value(),
+        config.webhook.secret_token.get_secret_value(),
+    ]
+    setup_logging(config.logging.level, secrets)
+    command: Callable[[Config, argparse.Namespace], Awaitable[int]] = COMMANDS[arguments.command]
+    try:
+        return asyncio.run(command(config, arguments))
+    except ConfigError as error:
+        print(f"wuji: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+
+
+async def run_command(config: Config, _arguments: argparse.Namespace) -> int:
+    from bot.app import run
+
+    await run(config)
+    return EXIT_OK
+
+
+async def migrate_command(config: Config, _arguments: argparse.Namespace) -> int:
+    engine = create_engine(config.database.url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    print("database is up to date")
+    return EXIT_OK
+
+
+async def import_command(config: Config, arguments: argparse.Namespace) -> int:
+    from models.roster import RosterSource, RosterValidationError, import_roster, plan_prune
+
+    sources = []
+    for path in arguments.files:
+        try:
+            sources.append(RosterSource(name=path.name, content=path.read_bytes()))
+        except OSError as error:
+            print(f"{path}: cannot read: {error.strerror}", file=sys.stderr)
+            return EXIT_FAILED
+
+    async def work(session: AsyncSession) -> int:
+        try:
+            if arguments.prune:
+                plan = await plan_prune(session, sources)
+                if not _confirm_prune(plan, assume_yes=arguments.yes):
+                    print("nothing imported")
+                    return EXIT_FAILED
+            report = await import_roster(session, sources, prune=arguments.prune, progress=True)
+        except RosterValidationError as error:
+            for problem in error.errors:
+                print(problem, file=sys.stderr)
+            print(f"{len(error.errors)} problem(s); nothing was imported", file=sys.stderr)
+            return EXIT_FAILED
+        print(
+            f"imported: {report.zones} zones, {report.grids} grids, {report.buildings} buildings, "
+            f"{report.units} units, {report.households} households, {report.posts} posts, "
+            f"{report.people} people"
+        )
+        if report.pruned_nodes or report.pruned_households:
+            print(
+                f"pruned: {len(report.pruned_nodes)} nodes, {report.pruned_households} households"
+            )
+        return EXIT_OK
+
+    return await _with_session(config, work)
+
+
+def _confirm_prune(plan: object, *, assume_yes: bool) -> bool:
+    nodes: list[str] = getattr(plan, "nodes", [])
+    households: list[str] = getattr(plan, "households", [])
+    if not nodes and not households:
+        return True
+    print("--prune would remove:")
+    for path in nodes:
+        print(f"  node {path}")
+    for household in households:
+        print(f"  household {household}")
+    if assume_yes:
+        return True
+    if not sys.stdin.isatty():
+        print("not confirmed: run again with --yes to remove these", file=sys.stderr)
+        return False
+    return input("Remove them? [y/N] ").strip().lower() in {"y", "yes"}
+
+
+async def seed_command(config: Config, arguments: argparse.Namespace) -> int:
+    from models.seed import seed_demo, write_households_csv
+
+    if arguments.households_per_unit < 1 or arguments.scale < 1:
+        print("wuji: --households-per-unit and --scale must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    if arguments.csv:
+        rows = write_households_csv(arguments.csv, arguments.households_per_unit, arguments.scale)
+        print(f"wrote {rows} households to {arguments.csv}")
+        return EXIT_OK
+
+    async def work(session: AsyncSession) -> int:
+        report = await seed_demo(
+            session, arguments.households_per_unit, arguments.scale, progress=True
+        )
+        print(
+            f"seeded: {report.zones} zones, {report.grids} grids, {report.buildings} buildings, "
+            f"{report.units} units, {report.households} households, {report.posts} posts"
+        )
+        return EXIT_OK
+
+    return await _with_session(config, work)
+
+
+async def status_command(config: Config, arguments: argparse.Namespace) -> int:
+    from models.status import county_counts
+
+    async def work(session: AsyncSession) -> int:
+        counts = await county_counts(session)
+        if arguments.json:
+            print(json.dumps(counts))
+        else:
+            width = max(len(name) for name in counts)
+            for name, value in counts.items():
+                print(f"{name:<{width}}  {value:>9,}")
+        return EXIT_OK
+
+    return await _with_session(config, work)
+
+
+async def _with_session(config: Config, work: Callable[[AsyncSession], Awaitable[int]]) -> int:
+    """Commands that read or change the roster first bring the schema up to date."""
+    engine = create_engine(config.database.url)
+    try:
+        await upgrade(engine)
+        async with create_session_factory(engine)() as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {
+    "run": run_command,
+    "migrate": migrate_command,
+    "import": import_command,
+    "seed-demo": seed_command,
+    "status": status_command,
+}

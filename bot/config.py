@@ -1,0 +1,129 @@
+"""Configuration: one TOML file (``config.example.toml`` documents every key) plus a few
+environment overrides. A bad value fails with one line naming its key."""
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+DEFAULT_CONFIG_PATH = Path("config.toml")
+EXAMPLE_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.example.toml"
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person who edits the file."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TelegramConfig(Section):
+    token: SecretStr = SecretStr("")
+    # Base URL of a self-hosted Bot API server or of an emulator; empty = api.telegram.org.
+    api_server: str = ""
+    mode: Literal["polling", "webhook"] = "polling"
+    request_timeout_s: float = Field(default=60.0, gt=0)
+
+
+class WebhookConfig(Section):
+    # Public HTTPS URL Telegram posts updates to, e.g. https://wuji.example.org/telegram
+    url: str = ""
+    path: str = "/telegram"
+    secret_token: SecretStr = SecretStr("")
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+    @field_validator("secret_token")
+    @classmethod
+    def _telegram_secret_charset(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret and (
+            len(secret) > 256 or not all(c.isascii() and (c.isalnum() or c in "_-") for c in secret)
+        ):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+
+class DatabaseConfig(Section):
+    url: str = "sqlite+aiosqlite:///wuji.db"
+
+
+class RedisConfig(Section):
+    # When set, conversation state lives in Redis instead of the database.
+    url: str = ""
+
+
+class AdminsConfig(Section):
+    telegram_ids: list[int] = []
+
+
+class I18nConfig(Section):
+    default_locale: Literal["zh_Hans", "en"] = "zh_Hans"
+    timezone: str = "Asia/Shanghai"
+
+
+class InvitesConfig(Section):
+    ttl_days: int = Field(default=14, ge=1, le=365)
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Config(Section):
+    telegram: TelegramConfig = TelegramConfig()
+    webhook: WebhookConfig = WebhookConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    redis: RedisConfig = RedisConfig()
+    admins: AdminsConfig = AdminsConfig()
+    i18n: I18nConfig = I18nConfig()
+    invites: InvitesConfig = InvitesConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    def is_admin(self, telegram_id: int) -> bool:
+        return telegram_id in self.admins.telegram_ids
+
+
+ENV_OVERRIDES = {
+    "BOT_TOKEN": ("telegram", "token"),
+    "TELEGRAM_API_SERVER": ("telegram", "api_server"),
+    "DATABASE_URL": ("database", "url"),
+}
+
+
+def load_config(path: Path | None = None, environ: dict[str, str] | None = None) -> Config:
+    """Read ``path`` (default ``./config.toml``, else the example's defaults) and apply the
+    environment overrides."""
+    environ = dict(os.environ) if environ is None else environ
+    if path is None:
+        path = DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    for variable, (section, key) in ENV_OVERRIDES.items():
+        if environ.get(variable):
+            section_values = raw.setdefault(section, {})
+            if isinstance(section_values, dict):
+                section_values[key] = environ[variable]
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, path)) from None
+
+
+def _describe(error: ValidationError, path: Path | None) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    where = f" in {path}" if path else ""
+    if first["type"] == "extra_forbidden":
+        return f"unknown config key '{key}'{where}"
+    # Never echo the offending value: it may be the token.
+    return f"bad config key '{key}'{where}: {first['msg']}"

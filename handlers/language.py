@@ -1,0 +1,49 @@
+"""/lang: each member picks Simplified Chinese or English."""
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.i18n import LOCALES, t
+from models.members import set_locale
+
+router = Router(name=__name__)
+router.message.filter(F.chat.type == "private")
+
+LANGUAGE_NAMES = {"zh_Hans": "简体中文", "en": "English"}
+
+
+class LanguageChoice(CallbackData, prefix="lang"):
+    locale: str
+
+
+def language_keyboard() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for locale in LOCALES:
+        builder.button(text=LANGUAGE_NAMES[locale], callback_data=LanguageChoice(locale=locale))
+    return builder.as_markup()
+
+
+@router.message(Command("lang"))
+async def choose_language(message: Message) -> None:
+    await message.answer(t("lang.choose"), reply_markup=language_keyboard())
+
+
+@router.callback_query(LanguageChoice.filter())
+async def language_chosen(
+    callback: CallbackQuery, callback_data: LanguageChoice, session: AsyncSession, i18n: I18n
+) -> None:
+    if callback_data.locale not in LOCALES:
+        await callback.answer(t("lang.unknown"), show_alert=True)
+        return
+    user = callback.from_user
+    await set_locale(session, user.id, user.full_name, callback_data.locale)
+    with i18n.use_locale(callback_data.locale):
+        text = t("lang.set", language=LANGUAGE_NAMES[callback_data.locale])
+        await callback.answer()
+        if callback.message is not None:
+            await callback.message.answer(text)

@@ -1,0 +1,51 @@
+"""The clock: APScheduler in the bot's event loop, holding no job state of its own.
+
+Due work is read from the database by sweepers rather than kept as one-off scheduled
+jobs, because APScheduler 3 skips a job missed during downtime after one second
+(``misfire_grace_time``) and its job stores cannot be shared by processes.
+"""
+
+import logging
+from datetime import timedelta
+
+from aiogram import Bot
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Config
+from scheduler import jobs
+
+logger = logging.getLogger(__name__)
+
+STALE_CONVERSATION_AGE = timedelta(days=30)
+
+
+class Clock:
+    def __init__(
+        self, config: Config, session_factory: async_sessionmaker[AsyncSession], bot: Bot
+    ) -> None:
+        self.config = config
+        self.session_factory = session_factory
+        self.bot = bot
+        self.scheduler: AsyncIOScheduler | None = None
+
+    def start(self) -> None:
+        """Must be called inside the running event loop."""
+        self.scheduler = AsyncIOScheduler(timezone=self.config.i18n.timezone)
+        self.scheduler.add_job(
+            jobs.purge_stale_conversations,
+            "cron",
+            hour=3,
+            kwargs={"session_factory": self.session_factory, "older_than": STALE_CONVERSATION_AGE},
+            id="purge_stale_conversations",
+            coalesce=True,
+            misfire_grace_time=None,
+            replace_existing=True,
+        )
+        self.scheduler.start()
+        logger.info("clock started")
+
+    def shutdown(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        self.scheduler = None

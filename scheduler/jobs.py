@@ -1,0 +1,20 @@
+"""The clock's jobs. Each opens its own session."""
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from models.conversations import purge_conversations_older_than
+
+logger = logging.getLogger(__name__)
+
+
+async def purge_stale_conversations(
+    session_factory: async_sessionmaker[AsyncSession], older_than: timedelta
+) -> int:
+    async with session_factory() as session:
+        purged = await purge_conversations_older_than(session, older_than)
+    if purged:
+        logger.info("purged %d conversations idle for more than %s", purged, older_than)
+    return purged
