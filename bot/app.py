@@ -17,6 +17,7 @@ from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+from aiogram.utils.i18n import I18n
 from aiogram.utils.token import TokenValidationError, validate_token
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
@@ -26,8 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.commands import publish_commands
 from bot.config import Config, ConfigError
 from bot.fsm_storage import SqlStorage
-from bot.i18n import MemberI18nMiddleware, PoI18n, create_i18n
+from bot.i18n import MemberI18nMiddleware, create_i18n
 from bot.middlewares import DbSessionMiddleware, MemberMiddleware
+from bot.retry import RetryAfterMiddleware
 from handlers import build_root_router
 from models.db import create_engine, create_session_factory
 from models.migrate import upgrade
@@ -67,6 +69,7 @@ def build_bot(config: Config) -> Bot:
     session = AiohttpSession(timeout=config.telegram.request_timeout_s)
     if config.telegram.api_server:
         session.api = TelegramAPIServer.from_base(config.telegram.api_server)
+    session.middleware(RetryAfterMiddleware())
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
 
 
@@ -85,7 +88,7 @@ def build_storage(
 def build_dispatcher(
     config: Config,
     session_factory: async_sessionmaker[AsyncSession],
-    i18n: PoI18n,
+    i18n: I18n,
     storage: BaseStorage,
     events_isolation: BaseEventIsolation,
 ) -> Dispatcher:
@@ -111,7 +114,7 @@ class Application:
     session_factory: async_sessionmaker[AsyncSession]
     bot: Bot
     dispatcher: Dispatcher
-    i18n: PoI18n
+    i18n: I18n
     clock: Clock
 
     @classmethod

@@ -4,8 +4,9 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         config.webhook.secret_token.get_secret_value(),
     ]
     setup_logging(config.logging.level, secrets)
-    command: Callable[[Config, argparse.Namespace], Awaitable[int]] = COMMANDS[arguments.command]
+    command = COMMANDS[arguments.command]
     try:
         return asyncio.run(command(config, arguments))
     except ConfigError as error:
@@ -198,7 +199,7 @@ async def _with_session(config: Config, work: Callable[[AsyncSession], Awaitable
         await engine.dispose()
 
 
-COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {
+COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "run": run_command,
     "migrate": migrate_command,
     "import": import_command,

@@ -12,7 +12,7 @@ from bot.i18n import LOCALES
 
 logger = logging.getLogger(__name__)
 
-PRIVATE_COMMANDS = ("start", "help", "lang", "cancel")
+PRIVATE_COMMANDS = ("start", "me", "leave", "help", "lang", "cancel")
 ADMIN_COMMANDS = (*PRIVATE_COMMANDS, "import")
 
 

@@ -57,7 +57,7 @@ class RedisConfig(Section):
 
 
 class AdminsConfig(Section):
-    telegram_ids: list[int] = []
+    telegram_ids: list[int] = Field(default_factory=list)
 
 
 class I18nConfig(Section):
@@ -74,14 +74,14 @@ class LoggingConfig(Section):
 
 
 class Config(Section):
-    telegram: TelegramConfig = TelegramConfig()
-    webhook: WebhookConfig = WebhookConfig()
-    database: DatabaseConfig = DatabaseConfig()
-    redis: RedisConfig = RedisConfig()
-    admins: AdminsConfig = AdminsConfig()
-    i18n: I18nConfig = I18nConfig()
-    invites: InvitesConfig = InvitesConfig()
-    logging: LoggingConfig = LoggingConfig()
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+    webhook: WebhookConfig = Field(default_factory=WebhookConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    admins: AdminsConfig = Field(default_factory=AdminsConfig)
+    i18n: I18nConfig = Field(default_factory=I18nConfig)
+    invites: InvitesConfig = Field(default_factory=InvitesConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     def is_admin(self, telegram_id: int) -> bool:
         return telegram_id in self.admins.telegram_ids

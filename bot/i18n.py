@@ -1,6 +1,7 @@
 """Texts in Simplified Chinese (default) and English through gettext.
 
-Catalogs are the ``.po`` files under ``bot/locales``, compiled in memory at start-up, so
+Catalogs are the ``.po`` files under ``bot/locales/<locale>/LC_MESSAGES/``, compiled in
+memory at start-up, so
 there is no build step and no stale ``.mo`` file. Message ids are keys such as
 ``start.welcome``; both catalogs must translate every key (a test checks).
 """
@@ -13,30 +14,39 @@ from typing import Any
 
 from aiogram.types import TelegramObject, User
 from aiogram.utils.i18n import I18n, I18nMiddleware
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 LOCALES_DIR = Path(__file__).parent / "locales"
-DOMAIN = "wuji"
+DOMAIN = "wuji"  # aiogram needs a domain name; every .po file of a locale is read
 LOCALES = ("zh_Hans", "en")
 
 
-class PoI18n(I18n):
-    def find_locales(self) -> dict[str, gettext.GNUTranslations]:
-        translations: dict[str, gettext.GNUTranslations] = {}
-        for po_path in sorted(self.path.glob(f"*/LC_MESSAGES/{self.domain}.po")):
-            locale = po_path.parent.parent.name
+def compile_catalogs(locales_dir: Path = LOCALES_DIR) -> dict[str, gettext.GNUTranslations]:
+    """Every ``.po`` file of a locale (one per feature: ``core.po``, ``people.po``…),
+    compiled together in memory."""
+    translations: dict[str, gettext.GNUTranslations] = {}
+    for locale_dir in sorted(path for path in locales_dir.iterdir() if path.is_dir()):
+        merged = Catalog(locale=locale_dir.name.replace("_Hans", ""))
+        for po_path in sorted((locale_dir / "LC_MESSAGES").glob("*.po")):
             with po_path.open("rb") as po_file:
-                catalog = read_po(po_file, locale=locale.replace("_Hans", ""))
-            compiled = BytesIO()
-            write_mo(compiled, catalog)
-            compiled.seek(0)
-            translations[locale] = gettext.GNUTranslations(compiled)
-        return translations
+                for message in read_po(po_file):
+                    if message.id:
+                        merged[message.id] = message
+        compiled = BytesIO()
+        write_mo(compiled, merged)
+        compiled.seek(0)
+        translations[locale_dir.name] = gettext.GNUTranslations(compiled)
+    return translations
 
 
-def create_i18n(default_locale: str) -> PoI18n:
-    return PoI18n(path=LOCALES_DIR, default_locale=default_locale, domain=DOMAIN)
+def create_i18n(default_locale: str) -> I18n:
+    # A plain I18n (aiogram's helpers look up exactly that class in their context) whose
+    # catalogs come from the .po files; there are no .mo files for it to find itself.
+    i18n = I18n(path=LOCALES_DIR, default_locale=default_locale, domain=DOMAIN)
+    i18n.locales = compile_catalogs()
+    return i18n
 
 
 def locale_for_language_code(language_code: str | None, default_locale: str) -> str:
@@ -69,7 +79,7 @@ def t(key: str, /, **params: object) -> str:
     Every message is sent in HTML parse mode; escaping here means any name, path or note
     reaches the reader verbatim.
     """
-    template = I18n.get_current().gettext(key)
+    template = I18n.get_current(no_error=False).gettext(key)
     if not params:
         return template
     return template.format(**{name: _escape(value) for name, value in params.items()})

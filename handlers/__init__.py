@@ -3,16 +3,22 @@ routers see an update: specific features first, the fallback last."""
 
 from aiogram import Router
 
-from handlers import common, errors, fallback, language, roster_import
+from handlers import common, errors, fallback, language, registration, roster_import
 
 
 def build_root_router() -> Router:
-    root = Router(name="wuji")
-    root.include_routers(
+    routers = [
         errors.router,
         roster_import.router,
+        registration.router,
         language.router,
         common.router,
         fallback.router,
-    )
+    ]
+    for router in routers:
+        # Feature routers live at module level, as in aiogram's own examples; a process that
+        # builds a second dispatcher (the test suite does, once per test) takes them over.
+        router._parent_router = None
+    root = Router(name="wuji")
+    root.include_routers(*routers)
     return root

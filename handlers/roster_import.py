@@ -7,12 +7,12 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import BufferedInputFile, Document, Message
-from models.roster import ImportReport, RosterSource, RosterValidationError, import_roster
+from aiogram.types import BufferedInputFile, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import t
 from handlers.filters import IsAdmin
+from models.roster import ImportReport, RosterSource, RosterValidationError, import_roster
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -61,7 +61,9 @@ async def not_a_file(message: Message) -> None:
 
 async def _import_document(message: Message, bot: Bot, session: AsyncSession) -> bool:
     """Import the message's document; False when the file could not even be read."""
-    document: Document = message.document  # type: ignore[assignment]  (filtered by F.document)
+    document = message.document
+    if document is None:
+        return False
     name = document.file_name or "roster"
     if not name.lower().endswith(ACCEPTED_SUFFIXES):
         await message.answer(t("import.bad_extension", name=name))

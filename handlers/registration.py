@@ -1,0 +1,227 @@
+"""Registration by invite link: /start <token> → share own phone → confirm → bound.
+Also /me (my posts) and /leave (give one up)."""
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import (
+    CallbackQuery,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Config
+from bot.i18n import t
+from handlers.notify import admins, tell
+from handlers.rendering import describe_post, post_button_text
+from models.invites import InviteStatus, check_invite, lookup_invite
+from models.org import Member
+from models.posts import posts_of, superiors_of
+from models.registration import RegistrationResult, register_by_invite
+from models.resignation import leave_post
+
+router = Router(name=__name__)
+router.message.filter(F.chat.type == "private")
+
+# Deep-link payloads are [A-Za-z0-9_-]{1,64}.
+INVITE_PAYLOAD = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+class Registration(StatesGroup):
+    waiting_for_contact = State()
+    waiting_for_confirmation = State()
+
+
+class RegistrationStep(CallbackData, prefix="reg"):
+    confirm: bool
+
+
+class LeaveStep(CallbackData, prefix="leave"):
+    post_id: int
+    confirm: bool
+
+
+def contact_keyboard() -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup(
+        keyboard=[[KeyboardButton(text=t("registration.share_button"), request_contact=True)]],
+        resize_keyboard=True,
+        one_time_keyboard=True,
+    )
+
+
+@router.message(CommandStart(deep_link=True, magic=F.args.regexp(INVITE_PAYLOAD)))
+async def start_with_invite(
+    message: Message, command: CommandObject, session: AsyncSession, state: FSMContext
+) -> None:
+    await state.clear()
+    lookup = await lookup_invite(session, command.args or "")
+    if lookup.status is not InviteStatus.valid or lookup.post is None:
+        await message.answer(t(f"invite.{lookup.status.value}"))
+        return
+    await state.set_state(Registration.waiting_for_contact)
+    await state.update_data(invite_id=lookup.invite_id)
+    await message.answer(
+        t("registration.post_offered", post=describe_post(lookup.post)),
+        reply_markup=contact_keyboard(),
+    )
+
+
+@router.message(Registration.waiting_for_contact, F.contact)
+async def contact_shared(message: Message, state: FSMContext, session: AsyncSession) -> None:
+    contact = message.contact
+    if contact is None or message.from_user is None or contact.user_id != message.from_user.id:
+        await message.answer(t("registration.not_own_contact"), reply_markup=contact_keyboard())
+        return
+    data = await state.get_data()
+    lookup = await check_invite(session, int(data["invite_id"]))
+    if lookup.status is not InviteStatus.valid or lookup.post is None:
+        await state.clear()
+        await message.answer(t(f"invite.{lookup.status.value}"), reply_markup=ReplyKeyboardRemove())
+        return
+    await state.update_data(phone=contact.phone_number)
+    await state.set_state(Registration.waiting_for_confirmation)
+    await message.answer(t("registration.phone_received"), reply_markup=ReplyKeyboardRemove())
+    buttons = InlineKeyboardBuilder()
+    buttons.button(text=t("button.confirm"), callback_data=RegistrationStep(confirm=True))
+    buttons.button(text=t("button.cancel"), callback_data=RegistrationStep(confirm=False))
+    await message.answer(
+        t("registration.confirm", post=describe_post(lookup.post), phone=contact.phone_number),
+        reply_markup=buttons.as_markup(),
+    )
+
+
+@router.message(Registration.waiting_for_contact, ~F.text.startswith("/"))
+async def contact_expected(message: Message) -> None:
+    await message.answer(t("registration.contact_expected"), reply_markup=contact_keyboard())
+
+
+@router.message(Registration.waiting_for_confirmation, ~F.text.startswith("/"))
+async def confirmation_expected(message: Message) -> None:
+    await message.answer(t("registration.confirmation_expected"))
+
+
+@router.callback_query(Registration.waiting_for_confirmation, RegistrationStep.filter())
+async def registration_decided(
+    callback: CallbackQuery,
+    callback_data: RegistrationStep,
+    state: FSMContext,
+    session: AsyncSession,
+    bot: Bot,
+    config: Config,
+) -> None:
+    data = await state.get_data()
+    await state.clear()
+    await callback.answer()
+    if callback.message is not None:
+        await bot.edit_message_reply_markup(
+            chat_id=callback.from_user.id, message_id=callback.message.message_id
+        )
+    if not callback_data.confirm:
+        await bot.send_message(callback.from_user.id, t("registration.cancelled"))
+        return
+    user = callback.from_user
+    outcome = await register_by_invite(
+        session,
+        int(data["invite_id"]),
+        telegram_id=user.id,
+        name=user.full_name,
+        phone=str(data["phone"]),
+        locale=None,
+    )
+    if outcome.result is RegistrationResult.invite_invalid or outcome.post is None:
+        await bot.send_message(user.id, t(f"invite.{outcome.invite_status.value}"))
+        return
+    post_text = describe_post(outcome.post)
+    if outcome.result is RegistrationResult.held_for_admin:
+        await bot.send_message(user.id, t("registration.held_for_admin", post=post_text))
+        await tell(
+            bot,
+            admins(config),
+            "registration.admin_phone_mismatch",
+            name=user.full_name,
+            post=post_text,
+        )
+        return
+    await bot.send_message(user.id, t("registration.bound", post=post_text))
+    superiors = await superiors_of(session, outcome.post.node_id) or admins(config)
+    await tell(bot, superiors, "registration.superior_told", name=user.full_name, post=post_text)
+
+
+@router.callback_query(RegistrationStep.filter())
+async def registration_button_out_of_conversation(callback: CallbackQuery) -> None:
+    await callback.answer(t("fallback.stale_button"), show_alert=True)
+
+
+@router.message(Command("me"))
+async def my_posts(message: Message, session: AsyncSession, member: Member | None) -> None:
+    posts = await posts_of(session, member.id) if member else []
+    if not posts:
+        await message.answer(t("me.none"))
+        return
+    lines = "\n".join(f"• {describe_post(post)}" for post in posts)
+    await message.answer(t("me.posts", count=len(posts)) + "\n" + lines)
+
+
+@router.message(Command("leave"))
+async def choose_post_to_leave(
+    message: Message, session: AsyncSession, member: Member | None
+) -> None:
+    posts = await posts_of(session, member.id) if member else []
+    if not posts:
+        await message.answer(t("me.none"))
+        return
+    buttons = InlineKeyboardBuilder()
+    for post in posts:
+        buttons.button(
+            text=post_button_text(post),
+            callback_data=LeaveStep(post_id=post.post_id, confirm=False),
+        )
+    buttons.adjust(1)
+    await message.answer(t("leave.choose"), reply_markup=buttons.as_markup())
+
+
+@router.callback_query(LeaveStep.filter(F.confirm.is_(False)))
+async def confirm_leaving(
+    callback: CallbackQuery, callback_data: LeaveStep, session: AsyncSession, member: Member | None
+) -> None:
+    posts = {post.post_id: post for post in await posts_of(session, member.id)} if member else {}
+    post = posts.get(callback_data.post_id)
+    if post is None:
+        await callback.answer(t("leave.not_yours"), show_alert=True)
+        return
+    await callback.answer()
+    buttons = InlineKeyboardBuilder()
+    buttons.button(text=t("leave.yes"), callback_data=LeaveStep(post_id=post.post_id, confirm=True))
+    if callback.message is not None:
+        await callback.message.answer(
+            t("leave.confirm", post=describe_post(post)), reply_markup=buttons.as_markup()
+        )
+
+
+@router.callback_query(LeaveStep.filter(F.confirm.is_(True)))
+async def leave(
+    callback: CallbackQuery,
+    callback_data: LeaveStep,
+    session: AsyncSession,
+    member: Member | None,
+    bot: Bot,
+    config: Config,
+) -> None:
+    if member is None:
+        await callback.answer(t("leave.not_yours"), show_alert=True)
+        return
+    post = await leave_post(session, callback_data.post_id, member.id, callback.from_user.id)
+    if post is None:
+        await callback.answer(t("leave.not_yours"), show_alert=True)
+        return
+    await callback.answer()
+    post_text = describe_post(post)
+    await bot.send_message(callback.from_user.id, t("leave.done", post=post_text))
+    superiors = await superiors_of(session, post.node_id) or admins(config)
+    await tell(bot, superiors, "leave.superior_told", name=member.name, post=post_text)

@@ -1,0 +1,109 @@
+"""One-time invitations to a post, carried as Telegram deep links (``/start <token>``).
+
+The token is 32 random URL-safe characters; the database keeps only its SHA-256, so a
+leaked copy of the database yields no usable link. Issuing a new invite for a post
+revokes the post's earlier unused ones: the latest list sent out is the valid one.
+"""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.audit import record
+from models.base import as_utc, utcnow
+from models.people import Invite
+from models.posts import PostView, post_view
+
+TOKEN_BYTES = 24  # 32 characters of [A-Za-z0-9_-], inside Telegram's 64-character payload
+
+
+class InviteStatus(StrEnum):
+    valid = "valid"
+    unknown = "unknown"
+    used = "used"
+    expired = "expired"
+    revoked = "revoked"
+    post_held = "post_held"
+
+
+@dataclass(frozen=True)
+class InviteLookup:
+    status: InviteStatus
+    invite_id: int | None = None
+    post: PostView | None = None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_invite(
+    session: AsyncSession, post_id: int, ttl: timedelta, actor: int | None
+) -> str:
+    """A new token for the post, within the caller's transaction (the caller commits)."""
+    now = utcnow()
+    await session.execute(
+        update(Invite)
+        .where(Invite.post_id == post_id, Invite.used_at.is_(None), Invite.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    session.add(
+        Invite(
+            post_id=post_id, token_hash=hash_token(token), created_by=actor, expires_at=now + ttl
+        )
+    )
+    record(session, "invite.created", actor, post_id=post_id)
+    return token
+
+
+async def lookup_invite(session: AsyncSession, token: str) -> InviteLookup:
+    if not token or len(token) > 64:
+        return InviteLookup(InviteStatus.unknown)
+    invite = await session.scalar(select(Invite).where(Invite.token_hash == hash_token(token)))
+    return await _judge(session, invite)
+
+
+async def check_invite(session: AsyncSession, invite_id: int) -> InviteLookup:
+    """The invite's status now: a conversation keeps the id, never the token."""
+    return await _judge(session, await session.get(Invite, invite_id))
+
+
+async def _judge(session: AsyncSession, invite: Invite | None) -> InviteLookup:
+    if invite is None:
+        return InviteLookup(InviteStatus.unknown)
+    post = await post_view(session, invite.post_id)
+    if invite.revoked_at is not None:
+        status = InviteStatus.revoked
+    elif invite.used_at is not None:
+        status = InviteStatus.used
+    elif as_utc(invite.expires_at) < utcnow():
+        status = InviteStatus.expired
+    elif post is None or post.holder_id is not None:
+        status = InviteStatus.post_held
+    else:
+        status = InviteStatus.valid
+    return InviteLookup(status, invite.id, post)
+
+
+async def revoke_invites(session: AsyncSession, post_id: int, actor: int | None) -> int:
+    result = await session.execute(
+        update(Invite)
+        .where(Invite.post_id == post_id, Invite.used_at.is_(None), Invite.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    record(session, "invite.revoked", actor, post_id=post_id)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def mark_used(session: AsyncSession, invite_id: int, member_id: int) -> None:
+    invite = await session.get(Invite, invite_id)
+    if invite is not None:
+        invite.used_at = utcnow()
+        invite.used_by = member_id
+        record(session, "invite.used", None, invite_id=invite_id, member_id=member_id)

@@ -1,0 +1,53 @@
+"""End-to-end fixtures: the real application, long polling a Telegram emulator on loopback."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import suppress
+
+import pytest
+from pydantic import SecretStr
+
+from bot.app import Application
+from bot.config import Config
+from tests.emulator import Limits, TelegramEmulator
+
+ADMIN_ID = 900_001
+BOT_TOKEN = "123456:TEST-wuji-token-for-the-emulator"
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[TelegramEmulator]:
+    # Telegram's own limits, with time passing ten times faster so tests stay quick.
+    async with TelegramEmulator(token=BOT_TOKEN, limits=Limits(time_scale=10.0)) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def config(emulator: TelegramEmulator, db_url: str) -> Config:
+    config = Config()
+    config.telegram.token = SecretStr(BOT_TOKEN)
+    config.telegram.api_server = emulator.base_url
+    config.telegram.request_timeout_s = 5
+    config.database.url = db_url
+    config.admins.telegram_ids = [ADMIN_ID]
+    return config
+
+
+@pytest.fixture
+async def application(config: Config, engine: object) -> AsyncIterator[Application]:
+    """The bot, polling; ``engine`` makes sure the test database is fresh and migrated."""
+    application = Application.build(config)
+    await application.prepare()
+    polling = asyncio.create_task(
+        application.dispatcher.start_polling(
+            application.bot, handle_signals=False, close_bot_session=False, polling_timeout=1
+        )
+    )
+    try:
+        yield application
+    finally:
+        with suppress(RuntimeError):
+            await application.dispatcher.stop_polling()
+        with suppress(asyncio.CancelledError):
+            await asyncio.wait_for(polling, timeout=10)
+        await application.close()

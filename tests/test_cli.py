@@ -1,0 +1,106 @@
+"""The command line as an operator uses it: a real process, real exit codes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "123456:AAHsecretsecretsecretsecretsecret00"
+
+
+def wuji(*arguments: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120):
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"BOT_TOKEN", "DATABASE_URL", "TELEGRAM_API_SERVER"}
+    }
+    environment["PYTHONPATH"] = str(ROOT)
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *arguments],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_a_bad_config_value_is_one_line_naming_the_key_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[webhook]\nport = 'eighty'\n", encoding="utf-8")
+    result = wuji("status", cwd=tmp_path)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "webhook.port" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_without_a_token_says_where_to_put_it(tmp_path: Path) -> None:
+    result = wuji("run", cwd=tmp_path, env={"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/w.db"})
+    assert result.returncode == 2
+    assert "BOT_TOKEN" in result.stderr and "config.toml" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_webhook_mode_refuses_to_start_without_a_secret(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[telegram]\nmode = "webhook"\n[webhook]\nurl = "https://wuji.example.org/telegram"\n',
+        encoding="utf-8",
+    )
+    result = wuji("run", cwd=tmp_path, env={"BOT_TOKEN": TOKEN})
+    assert result.returncode == 2
+    assert "secret_token" in result.stderr
+    assert TOKEN not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("use_flag", [True, False])
+def test_status_counts_an_imported_roster(tmp_path: Path, use_flag: bool) -> None:
+    database = f"sqlite+aiosqlite:///{tmp_path}/wuji.db"
+    env = {"DATABASE_URL": database}
+    imported = wuji("import", str(ROOT / "examples" / "households.csv"), cwd=tmp_path, env=env)
+    assert imported.returncode == 0, imported.stderr
+    arguments = ["status", "--json"] if use_flag else ["status"]
+    result = wuji(*arguments, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    if use_flag:
+        counts = json.loads(result.stdout)
+        assert list(counts) == [
+            "communities",
+            "zones",
+            "grids",
+            "buildings",
+            "units",
+            "households",
+            "posts",
+            "posts_filled",
+            "members",
+        ]
+        assert counts["households"] > 0
+        assert counts["posts"] == 2 * (
+            counts["zones"] + counts["grids"] + counts["buildings"] + counts["units"]
+        )
+        assert counts["posts_filled"] == 0
+    else:
+        assert "households" in result.stdout
+
+
+def test_a_bad_roster_lists_every_problem_and_writes_nothing(tmp_path: Path) -> None:
+    database = f"sqlite+aiosqlite:///{tmp_path}/wuji.db"
+    roster = tmp_path / "households.csv"
+    roster.write_text(
+        "community,zone,grid,building,unit,room\n"
+        "东关社区,片区01,幸福小区,1号楼,1单元,101\n"
+        "东关社区,片区01,幸福小区,1号楼,1单元,101\n"
+        "东关社区,片区01,,1号楼,1单元,102\n",
+        encoding="utf-8",
+    )
+    result = wuji("import", str(roster), cwd=tmp_path, env={"DATABASE_URL": database})
+    assert result.returncode == 1
+    assert "households.csv:3:" in result.stderr
+    assert "households.csv:4:" in result.stderr
+    status = wuji("status", "--json", cwd=tmp_path, env={"DATABASE_URL": database})
+    assert json.loads(status.stdout)["households"] == 0

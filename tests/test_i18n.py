@@ -1,0 +1,54 @@
+import pytest
+from babel.messages.pofile import read_po
+
+from bot.i18n import LOCALES, LOCALES_DIR, create_i18n, locale_for_language_code
+
+
+def catalog_keys(locale: str) -> set[str]:
+    keys: set[str] = set()
+    for po_path in (LOCALES_DIR / locale / "LC_MESSAGES").glob("*.po"):
+        with po_path.open("rb") as po_file:
+            keys |= {str(m.id) for m in read_po(po_file) if m.id and m.string}
+    return keys
+
+
+def test_both_languages_translate_every_key() -> None:
+    chinese, english = catalog_keys("zh_Hans"), catalog_keys("en")
+    assert chinese == english
+    assert "start.welcome" in chinese
+
+
+def test_every_key_used_in_code_is_translated() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    used: set[str] = set()
+    for source in [*root.glob("handlers/*.py"), *root.glob("bot/*.py"), *root.glob("scheduler/*.py")]:
+        used.update(re.findall(r'\bt\(\s*"([a-z_]+\.[a-z_.]+)"', source.read_text(encoding="utf-8")))
+    assert used, "no texts found: the pattern no longer matches the code"
+    assert used <= catalog_keys("zh_Hans")
+
+
+@pytest.mark.parametrize(
+    ("language_code", "locale"),
+    [
+        ("zh", "zh_Hans"),
+        ("zh-hans", "zh_Hans"),
+        ("zh-CN", "zh_Hans"),
+        ("zh-hant", "zh_Hans"),
+        ("en", "en"),
+        ("en-GB", "en"),
+        ("ru", "zh_Hans"),
+        (None, "zh_Hans"),
+    ],
+)
+def test_every_chinese_variant_reads_simplified_chinese(language_code: str | None, locale: str) -> None:
+    assert locale_for_language_code(language_code, "zh_Hans") == locale
+
+
+def test_catalogs_compile_in_memory() -> None:
+    i18n = create_i18n("zh_Hans")
+    assert set(i18n.available_locales) == set(LOCALES)
+    assert i18n.gettext("cancel.done", locale="en") == "Cancelled."
+    assert i18n.gettext("cancel.done", locale="zh_Hans") == "已取消。"
