@@ -24,8 +24,14 @@ def test_every_key_used_in_code_is_translated() -> None:
 
     root = Path(__file__).resolve().parent.parent
     used: set[str] = set()
-    for source in [*root.glob("handlers/*.py"), *root.glob("bot/*.py"), *root.glob("scheduler/*.py")]:
-        used.update(re.findall(r'\bt\(\s*"([a-z_]+\.[a-z_.]+)"', source.read_text(encoding="utf-8")))
+    for source in [
+        *root.glob("handlers/*.py"),
+        *root.glob("bot/*.py"),
+        *root.glob("scheduler/*.py"),
+    ]:
+        used.update(
+            re.findall(r'\bt\(\s*"([a-z_]+\.[a-z_.]+)"', source.read_text(encoding="utf-8"))
+        )
     assert used, "no texts found: the pattern no longer matches the code"
     assert used <= catalog_keys("zh_Hans")
 
@@ -43,7 +49,9 @@ def test_every_key_used_in_code_is_translated() -> None:
         (None, "zh_Hans"),
     ],
 )
-def test_every_chinese_variant_reads_simplified_chinese(language_code: str | None, locale: str) -> None:
+def test_every_chinese_variant_reads_simplified_chinese(
+    language_code: str | None, locale: str
+) -> None:
     assert locale_for_language_code(language_code, "zh_Hans") == locale
 
 

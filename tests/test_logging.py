@@ -7,7 +7,9 @@ from bot.logging_setup import RedactFilter
 TOKEN = "123456:AAHsecretsecretsecretsecretsecret00"
 
 
-def test_the_token_is_redacted_from_messages_and_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
+def test_the_token_is_redacted_from_messages_and_tracebacks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     logger = logging.getLogger("wuji.test")
     caplog.handler.addFilter(RedactFilter([TOKEN]))
     with caplog.at_level(logging.INFO):
