@@ -5,12 +5,15 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from aiogram.utils.deep_linking import create_deep_link
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config, ConfigError, load_config
+from bot.invite_sheet import invite_sheet
 from bot.logging_setup import setup_logging
 from models.db import create_engine, create_session_factory
 from models.migrate import upgrade
@@ -46,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     seed_parser.add_argument("--scale", type=int, default=1)
     seed_parser.add_argument(
         "--csv", type=Path, help="write the households file here instead of the database"
+    )
+
+    invite_parser = commands.add_parser("invite", help="print or export invite links")
+    invite_parser.add_argument("path", metavar="PATH", help="zone/grid/building/unit")
+    invite_parser.add_argument("--role", choices=["lead", "officer"], help="one post's link")
+    invite_parser.add_argument(
+        "--all", action="store_true", help="every vacant post in the subtree of PATH"
+    )
+    invite_parser.add_argument(
+        "--out", type=Path, help="with --all: write an .xlsx to send by SMS or WeChat"
     )
 
     status_parser = commands.add_parser("status", help="count what the database holds")
@@ -188,6 +201,64 @@ async def status_command(config: Config, arguments: argparse.Namespace) -> int:
     return await _with_session(config, work)
 
 
+async def invite_command(config: Config, arguments: argparse.Namespace) -> int:
+    from models.invite_batch import InviteRefused, invite_to_post, invite_vacant_posts
+    from models.org import Role
+    from models.posts import node_by_path
+
+    if arguments.all == bool(arguments.role):
+        print("wuji: give either --role lead|officer or --all", file=sys.stderr)
+        return EXIT_USAGE
+    username = await bot_username(config)
+    ttl = timedelta(days=config.invites.ttl_days)
+
+    def link_for(token: str) -> str:
+        return create_deep_link(username, "start", token)
+
+    async def work(session: AsyncSession) -> int:
+        node = await node_by_path(session, arguments.path)
+        if node is None:
+            print(f"wuji: no node at path {arguments.path!r}", file=sys.stderr)
+            return EXIT_FAILED
+        if arguments.role:
+            try:
+                row = await invite_to_post(session, node, Role(arguments.role), ttl, None, link_for)
+            except InviteRefused as refused:
+                print(f"wuji: {english(refused.key, **refused.params)}", file=sys.stderr)
+                return EXIT_FAILED
+            print(row.link)
+            return EXIT_OK
+        rows = await invite_vacant_posts(session, node, ttl, None, link_for)
+        if arguments.out:
+            arguments.out.write_bytes(invite_sheet(rows))
+            print(f"wrote {len(rows)} invites to {arguments.out}")
+        else:
+            for row in rows:
+                print(f"{row.path}\t{row.role}\t{row.roster_name}\t{row.roster_phone}\t{row.link}")
+        return EXIT_OK
+
+    return await _with_session(config, work)
+
+
+def english(key: str, **params: object) -> str:
+    from bot.i18n import create_i18n
+
+    return create_i18n("en").gettext(key, locale="en").format(**params)
+
+
+async def bot_username(config: Config) -> str:
+    if config.telegram.bot_username:
+        return config.telegram.bot_username.lstrip("@")
+    from bot.app import build_bot
+
+    bot = build_bot(config)
+    try:
+        me = await bot.get_me()
+    finally:
+        await bot.session.close()
+    return me.username or ""
+
+
 async def _with_session(config: Config, work: Callable[[AsyncSession], Awaitable[int]]) -> int:
     """Commands that read or change the roster first bring the schema up to date."""
     engine = create_engine(config.database.url)
@@ -205,4 +276,5 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, i
     "import": import_command,
     "seed-demo": seed_command,
     "status": status_command,
+    "invite": invite_command,
 }

@@ -13,7 +13,7 @@ from bot.i18n import LOCALES
 logger = logging.getLogger(__name__)
 
 PRIVATE_COMMANDS = ("start", "me", "leave", "help", "lang", "cancel")
-ADMIN_COMMANDS = (*PRIVATE_COMMANDS, "import")
+ADMIN_COMMANDS = (*PRIVATE_COMMANDS, "import", "invite")
 
 
 def _commands(i18n: I18n, locale: str, names: tuple[str, ...]) -> list[BotCommand]:

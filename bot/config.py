@@ -24,6 +24,8 @@ class TelegramConfig(Section):
     token: SecretStr = SecretStr("")
     # Base URL of a self-hosted Bot API server or of an emulator; empty = api.telegram.org.
     api_server: str = ""
+    # The bot's @username, for invite links; empty: asked from Telegram (getMe) when needed.
+    bot_username: str = ""
     mode: Literal["polling", "webhook"] = "polling"
     request_timeout_s: float = Field(default=60.0, gt=0)
 

@@ -3,7 +3,15 @@ routers see an update: specific features first, the fallback last."""
 
 from aiogram import Router
 
-from handlers import common, errors, fallback, language, registration, roster_import
+from handlers import (
+    admin_people,
+    common,
+    errors,
+    fallback,
+    language,
+    registration,
+    roster_import,
+)
 
 
 def build_root_router() -> Router:
@@ -11,6 +19,7 @@ def build_root_router() -> Router:
         errors.router,
         roster_import.router,
         registration.router,
+        admin_people.router,
         language.router,
         common.router,
         fallback.router,

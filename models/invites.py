@@ -42,24 +42,30 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def create_invite(
-    session: AsyncSession, post_id: int, ttl: timedelta, actor: int | None
-) -> str:
-    """A new token for the post, within the caller's transaction (the caller commits)."""
+async def create_invites(
+    session: AsyncSession, post_ids: list[int], ttl: timedelta, actor: int | None
+) -> dict[int, str]:
+    """A new token per post, within the caller's transaction (the caller commits)."""
     now = utcnow()
-    await session.execute(
-        update(Invite)
-        .where(Invite.post_id == post_id, Invite.used_at.is_(None), Invite.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    session.add(
+    tokens = {post_id: secrets.token_urlsafe(TOKEN_BYTES) for post_id in post_ids}
+    for chunk in _chunks(post_ids, 500):
+        await session.execute(
+            update(Invite)
+            .where(Invite.post_id.in_(chunk), Invite.used_at.is_(None), Invite.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+    session.add_all(
         Invite(
             post_id=post_id, token_hash=hash_token(token), created_by=actor, expires_at=now + ttl
         )
+        for post_id, token in tokens.items()
     )
-    record(session, "invite.created", actor, post_id=post_id)
-    return token
+    record(session, "invite.created", actor, post_ids=post_ids[:50], count=len(post_ids))
+    return tokens
+
+
+def _chunks(items: list[int], size: int) -> list[list[int]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 async def lookup_invite(session: AsyncSession, token: str) -> InviteLookup:

@@ -1,0 +1,80 @@
+"""Issuing invites for one post or for every vacant post of a subtree."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.invites import create_invites
+from models.org import Level, Node, Post, Role
+
+
+@dataclass(frozen=True)
+class InviteRow:
+    path: str
+    level: str
+    role: str
+    roster_name: str
+    roster_phone: str
+    link: str
+
+
+class InviteRefused(Exception):
+    """Why no invite was issued, as a message key and its parameters."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+
+async def invite_to_post(
+    session: AsyncSession,
+    node: Node,
+    role: Role,
+    ttl: timedelta,
+    actor: int | None,
+    link_for: Callable[[str], str],
+) -> InviteRow:
+    post = await session.scalar(select(Post).where(Post.node_id == node.id, Post.role == role))
+    if post is None:
+        raise InviteRefused("invite.no_post", path=node.path, role=role.value)
+    if post.holder_id is not None:
+        raise InviteRefused("invite.already_held", path=node.path, role=role.value)
+    token = (await create_invites(session, [post.id], ttl, actor))[post.id]
+    await session.commit()
+    return _row(node, post, link_for(token))
+
+
+async def invite_vacant_posts(
+    session: AsyncSession,
+    node: Node,
+    ttl: timedelta,
+    actor: int | None,
+    link_for: Callable[[str], str],
+) -> list[InviteRow]:
+    """One new invite for every vacant post in the node's subtree, in path order."""
+    column = getattr(Node, Level(node.level).ancestor_column)
+    rows = await session.execute(
+        select(Node, Post)
+        .join(Post, Post.node_id == Node.id)
+        .where(column == node.id, Post.holder_id.is_(None))
+        .order_by(Node.path, Post.role)
+    )
+    vacant = rows.tuples().all()
+    tokens = await create_invites(session, [post.id for _, post in vacant], ttl, actor)
+    await session.commit()
+    return [_row(subtree_node, post, link_for(tokens[post.id])) for subtree_node, post in vacant]
+
+
+def _row(node: Node, post: Post, link: str) -> InviteRow:
+    return InviteRow(
+        path=node.path,
+        level=node.level,
+        role=post.role,
+        roster_name=post.roster_name or "",
+        roster_phone=post.roster_phone or "",
+        link=link,
+    )
