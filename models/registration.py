@@ -14,7 +14,7 @@ from models.invites import InviteStatus, check_invite, mark_used
 from models.members import member_by_telegram_id
 from models.org import Member, Post
 from models.people import Claim, ClaimKind
-from models.phones import normalize_phone
+from models.phones import normalize_contact_phone
 from models.posts import PostView, bind
 
 
@@ -63,7 +63,7 @@ async def register_by_invite(
         return RegistrationOutcome(RegistrationResult.invite_invalid, lookup.post, lookup.status)
     post = await session.get(Post, lookup.post.post_id, with_for_update=True)
     assert post is not None  # the invite's post exists: the lookup just read it
-    normalized = normalize_phone(phone) or phone
+    normalized = normalize_contact_phone(phone) or phone
     member = await get_or_create_member(session, telegram_id, name, normalized, locale)
     await mark_used(session, lookup.invite_id, member.id)
     if post.roster_phone and post.roster_phone != normalized:
