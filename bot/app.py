@@ -37,6 +37,9 @@ from scheduler import Clock
 
 logger = logging.getLogger(__name__)
 
+# Bounds memory and database connections when a burst of updates arrives at once.
+MAX_CONCURRENT_UPDATES = 64
+
 
 def check_token(config: Config) -> str:
     token = config.telegram.token.get_secret_value()
@@ -98,6 +101,13 @@ def build_dispatcher(
         config=config,
         session_factory=session_factory,
     )
+    # aiogram closes the FSM storage as soon as polling stops, while handlers may still be
+    # running; Application.close() closes it after they finish instead.
+    dispatcher.shutdown.handlers[:] = [
+        handler
+        for handler in dispatcher.shutdown.handlers
+        if handler.callback != dispatcher.fsm.close
+    ]
     dispatcher.update.outer_middleware(DbSessionMiddleware(session_factory))
     dispatcher.update.outer_middleware(MemberMiddleware())
     MemberI18nMiddleware(i18n).setup(dispatcher)
@@ -133,16 +143,32 @@ class Application:
         await publish_commands(self.bot, self.config, self.i18n)
 
     async def close(self) -> None:
+        await self.finish_updates_in_flight()
         self.clock.shutdown()
         await self.dispatcher.storage.close()
         await self.dispatcher.fsm.events_isolation.close()
         await self.bot.session.close()
         await self.engine.dispose()
 
+    async def finish_updates_in_flight(self, timeout: float = 30.0) -> None:
+        """Let handlers that are running finish before their storage and session close.
+
+        aiogram keeps polling's update tasks in a private set and does not wait for them
+        when polling stops.
+        """
+        tasks = list(getattr(self.dispatcher, "_handle_update_tasks", ()))
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
     async def run_polling(self) -> None:
         await self.bot.delete_webhook(drop_pending_updates=False)
         self.clock.start()
-        await self.dispatcher.start_polling(self.bot, handle_signals=True, close_bot_session=False)
+        await self.dispatcher.start_polling(
+            self.bot,
+            handle_signals=True,
+            close_bot_session=False,
+            tasks_concurrency_limit=MAX_CONCURRENT_UPDATES,
+        )
 
     async def run_webhook(self) -> None:
         webhook = self.config.webhook

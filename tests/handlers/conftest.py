@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import suppress
+from contextlib import asynccontextmanager, suppress
 
 import pytest
 from pydantic import SecretStr
@@ -33,9 +33,9 @@ def config(emulator: TelegramEmulator, db_url: str) -> Config:
     return config
 
 
-@pytest.fixture
-async def application(config: Config, engine: object) -> AsyncIterator[Application]:
-    """The bot, polling; ``engine`` makes sure the test database is fresh and migrated."""
+@asynccontextmanager
+async def polling_bot(config: Config) -> AsyncIterator[Application]:
+    """One bot process's life: built, migrated, polling until the block ends."""
     application = Application.build(config)
     await application.prepare()
     polling = asyncio.create_task(
@@ -51,3 +51,10 @@ async def application(config: Config, engine: object) -> AsyncIterator[Applicati
         with suppress(asyncio.CancelledError):
             await asyncio.wait_for(polling, timeout=10)
         await application.close()
+
+
+@pytest.fixture
+async def application(config: Config, engine: object) -> AsyncIterator[Application]:
+    """The bot, polling; ``engine`` makes sure the test database is fresh and migrated."""
+    async with polling_bot(config) as application:
+        yield application

@@ -82,7 +82,7 @@ async def test_invited_person_registers_and_sees_their_post(
     # The lead above a grid post is the zone lead: told when the grid lead registers.
     wang = emulator.user(user_id=2002, first_name="王芳", language_code="en")
     grid_token = await invite_link(emulator, GRID, "lead")
-    done = await register(wang, grid_token, "13909710002")
+    done = await register(wang, grid_token, "8613909710002")
     assert "registered as" in done and "grid lead" in done
     assert "王芳" in (await zhang.next_message()).text
 
@@ -172,9 +172,9 @@ async def test_leaving_frees_the_post_and_tells_the_lead_above(
 ) -> None:
     await import_examples(session_factory)
     zhang = emulator.user(user_id=2001, first_name="张建国", language_code="zh")
-    await register(zhang, await invite_link(emulator, ZONE, "lead"), "13800138000")
+    await register(zhang, await invite_link(emulator, ZONE, "lead"), "8613800138000")
     wang = emulator.user(user_id=2002, first_name="王芳", language_code="zh")
-    await register(wang, await invite_link(emulator, GRID, "lead"), "13909710002")
+    await register(wang, await invite_link(emulator, GRID, "lead"), "8613909710002")
     assert "王芳" in (await zhang.next_message()).text
 
     await wang.send("/leave")
