@@ -12,8 +12,8 @@ from bot.i18n import LOCALES
 
 logger = logging.getLogger(__name__)
 
-PRIVATE_COMMANDS = ("start", "me", "leave", "help", "lang", "cancel")
-ADMIN_COMMANDS = (*PRIVATE_COMMANDS, "import", "invite")
+PRIVATE_COMMANDS = ("start", "me", "tree", "whois", "leave", "help", "lang", "cancel")
+ADMIN_COMMANDS = (*PRIVATE_COMMANDS, "import", "invite", "assign", "revoke", "audit")
 
 
 def _commands(i18n: I18n, locale: str, names: tuple[str, ...]) -> list[BotCommand]:

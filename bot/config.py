@@ -75,6 +75,23 @@ class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+class OutboxConfig(Section):
+    """Pacing of the outbox sender, under Telegram's limits
+    (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this)."""
+
+    rate_per_s: float = Field(default=28.0, gt=0)
+    private_chat_per_s: float = Field(default=1.0, gt=0)
+    group_chat_per_min: float = Field(default=20.0, gt=0)
+    allow_paid_broadcast: bool = False
+    paid_rate_per_s: float = Field(default=1000.0, gt=0)
+    concurrency: int = Field(default=32, ge=1, le=1000)
+    batch_size: int = Field(default=200, ge=1, le=10_000)
+    max_attempts: int = Field(default=5, ge=1)
+    retry_base_s: float = Field(default=2.0, gt=0)
+    retry_max_s: float = Field(default=300.0, gt=0)
+    poll_interval_s: float = Field(default=1.0, gt=0)
+
+
 class Config(Section):
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
@@ -84,6 +101,7 @@ class Config(Section):
     i18n: I18nConfig = Field(default_factory=I18nConfig)
     invites: InvitesConfig = Field(default_factory=InvitesConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
 
     def is_admin(self, telegram_id: int) -> bool:
         return telegram_id in self.admins.telegram_ids

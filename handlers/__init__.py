@@ -6,6 +6,7 @@ from aiogram import Router
 from handlers import (
     admin_people,
     common,
+    directory,
     errors,
     fallback,
     language,
@@ -20,6 +21,7 @@ def build_root_router() -> Router:
         roster_import.router,
         registration.router,
         admin_people.router,
+        directory.router,
         language.router,
         common.router,
         fallback.router,

@@ -1,6 +1,7 @@
-"""Command-centre commands about people: /invite."""
+"""Command-centre commands about people: /invite, /revoke, /assign, /audit."""
 
 from datetime import timedelta
+from functools import partial
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
@@ -12,9 +13,15 @@ from bot.config import Config
 from bot.i18n import t
 from bot.invite_sheet import invite_sheet
 from handlers.filters import IsAdmin
+from handlers.notify import tell
+from handlers.rendering import describe_post
+from models.assignments import AssignmentRefused, assign_post, revoke_post
+from models.base import as_utc
+from models.directory import member_by_username, recent_audit
 from models.invite_batch import InviteRefused, invite_to_post, invite_vacant_posts
+from models.members import member_by_telegram_id
 from models.org import Role
-from models.posts import node_by_path
+from models.posts import Recipient, node_by_path
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -62,3 +69,104 @@ async def invite(
         BufferedInputFile(invite_sheet(rows), filename="invites.xlsx"),
         caption=t("invite.sheet", count=len(rows), path=node.path),
     )
+
+
+def parse_path_and_role(args: str | None) -> tuple[str, Role | None, list[str]]:
+    """``PATH role [extra…]`` where PATH may itself hold spaces."""
+    words = (args or "").split()
+    for index, word in enumerate(words):
+        if word in {"lead", "officer"}:
+            return " ".join(words[:index]), Role(word), words[index + 1 :]
+    return " ".join(words), None, []
+
+
+@router.message(Command("revoke", "assign", "audit"), ~IsAdmin())
+async def admin_command_refused(message: Message) -> None:
+    await message.answer(t("admin.only"))
+
+
+@router.message(Command("revoke"))
+async def revoke(message: Message, command: CommandObject, session: AsyncSession, bot: Bot) -> None:
+    path, role, _ = parse_path_and_role(command.args)
+    node = await node_by_path(session, path) if path else None
+    if role is None or node is None:
+        await message.answer(t("revoke.usage") if role is None else t("path.unknown", path=path))
+        return
+    actor = message.from_user.id if message.from_user else 0
+    try:
+        change = await revoke_post(session, node, role, actor)
+    except AssignmentRefused as refused:
+        await message.answer(t(refused.key, **refused.params))
+        return
+    post_text = describe_post(change.post)
+    if change.former_holder is None:
+        await message.answer(t("revoke.was_vacant", post=post_text))
+        return
+    await message.answer(t("revoke.done", post=post_text, name=change.former_holder.name))
+    await tell(
+        bot,
+        [Recipient(change.former_holder.telegram_id, change.former_holder.locale)],
+        "revoke.holder_told",
+        post=partial(describe_post, change.post),
+    )
+
+
+@router.message(Command("assign"))
+async def assign(message: Message, command: CommandObject, session: AsyncSession, bot: Bot) -> None:
+    path, role, rest = parse_path_and_role(command.args)
+    node = await node_by_path(session, path) if path else None
+    if role is None or not rest:
+        await message.answer(t("assign.usage"))
+        return
+    if node is None:
+        await message.answer(t("path.unknown", path=path))
+        return
+    who = rest[0]
+    member = (
+        await member_by_telegram_id(session, int(who))
+        if who.isdigit()
+        else await member_by_username(session, who)
+    )
+    if member is None:
+        await message.answer(t("assign.unknown_member", who=who))
+        return
+    actor = message.from_user.id if message.from_user else 0
+    try:
+        change = await assign_post(session, node, role, member, actor)
+    except AssignmentRefused as refused:
+        await message.answer(t(refused.key, **refused.params))
+        return
+    post_text = describe_post(change.post)
+    await message.answer(t("assign.done", post=post_text, name=member.name))
+    await tell(
+        bot,
+        [Recipient(member.telegram_id, member.locale)],
+        "assign.member_told",
+        post=partial(describe_post, change.post),
+    )
+
+
+@router.message(Command("audit"))
+async def audit(message: Message, command: CommandObject, session: AsyncSession) -> None:
+    arg = (command.args or "").strip()
+    if arg and not arg.isdigit():
+        await message.answer(t("audit.usage"))
+        return
+    limit = min(int(arg or 20), 100)
+    entries = await recent_audit(session, limit)
+    if not entries:
+        await message.answer(t("audit.empty"))
+        return
+    lines = [t("audit.title", count=len(entries))]
+    for entry in entries:
+        detail = ", ".join(f"{key}={value}" for key, value in sorted(entry.detail.items()))
+        lines.append(
+            t(
+                "audit.entry",
+                at=as_utc(entry.at).strftime("%Y-%m-%d %H:%M:%S UTC"),
+                actor=entry.actor_telegram_id or "—",
+                action=entry.action,
+                detail=detail[:300],
+            )
+        )
+    await message.answer("\n".join(lines)[:4000])

@@ -20,7 +20,8 @@ def admins(config: Config) -> list[Recipient]:
 async def tell(bot: Bot, recipients: list[Recipient], key: str, **params: object) -> None:
     """Best-effort direct notice; a recipient who cannot be reached is logged, not fatal.
 
-    Messages that must not be lost go through the outbox instead.
+    A parameter may be a function of no arguments: it is called in each recipient's
+    language (a post's title, say). Messages that must not be lost go through the outbox.
     """
     i18n = I18n.get_current(no_error=False)
     seen: set[int] = set()
@@ -30,7 +31,10 @@ async def tell(bot: Bot, recipients: list[Recipient], key: str, **params: object
         seen.add(recipient.telegram_id)
         locale = recipient.locale if recipient.locale in LOCALES else i18n.default_locale
         with i18n.use_locale(locale):
-            text = t(key, **params)
+            text = t(
+                key,
+                **{name: value() if callable(value) else value for name, value in params.items()},
+            )
         try:
             await bot.send_message(recipient.telegram_id, text)
         except TelegramAPIError as error:

@@ -1,6 +1,8 @@
 """Registration by invite link: /start <token> → share own phone → confirm → bound.
 Also /me (my posts) and /leave (give one up)."""
 
+from functools import partial
+
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.filters.callback_data import CallbackData
@@ -17,7 +19,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
-from bot.i18n import t
+from bot.i18n import locale_for_language_code, t
 from handlers.notify import admins, tell
 from handlers.rendering import describe_post, post_button_text
 from models.invites import InviteStatus, check_invite, lookup_invite
@@ -132,12 +134,16 @@ async def registration_decided(
         telegram_id=user.id,
         name=user.full_name,
         phone=str(data["phone"]),
-        locale=None,
+        # Remembered so that messages the member receives on others' doings (the lead
+        # above told of a registration, say) come in the member's language too.
+        locale=locale_for_language_code(user.language_code, config.i18n.default_locale),
+        username=user.username,
     )
     if outcome.result is RegistrationResult.invite_invalid or outcome.post is None:
         await bot.send_message(user.id, t(f"invite.{outcome.invite_status.value}"))
         return
-    post_text = describe_post(outcome.post)
+    post = outcome.post
+    post_text = describe_post(post)
     if outcome.result is RegistrationResult.held_for_admin:
         await bot.send_message(user.id, t("registration.held_for_admin", post=post_text))
         await tell(
@@ -145,12 +151,18 @@ async def registration_decided(
             admins(config),
             "registration.admin_phone_mismatch",
             name=user.full_name,
-            post=post_text,
+            post=partial(describe_post, post),
         )
         return
     await bot.send_message(user.id, t("registration.bound", post=post_text))
-    superiors = await superiors_of(session, outcome.post.node_id) or admins(config)
-    await tell(bot, superiors, "registration.superior_told", name=user.full_name, post=post_text)
+    superiors = await superiors_of(session, post.node_id) or admins(config)
+    await tell(
+        bot,
+        superiors,
+        "registration.superior_told",
+        name=user.full_name,
+        post=partial(describe_post, post),
+    )
 
 
 @router.callback_query(RegistrationStep.filter())
@@ -224,4 +236,6 @@ async def leave(
     post_text = describe_post(post)
     await bot.send_message(callback.from_user.id, t("leave.done", post=post_text))
     superiors = await superiors_of(session, post.node_id) or admins(config)
-    await tell(bot, superiors, "leave.superior_told", name=member.name, post=post_text)
+    await tell(
+        bot, superiors, "leave.superior_told", name=member.name, post=partial(describe_post, post)
+    )

@@ -33,15 +33,25 @@ class RegistrationOutcome:
 
 
 async def get_or_create_member(
-    session: AsyncSession, telegram_id: int, name: str, phone: str | None, locale: str | None
+    session: AsyncSession,
+    telegram_id: int,
+    name: str,
+    phone: str | None,
+    locale: str | None,
+    username: str | None = None,
 ) -> Member:
+    username = username.lower() if username else None
     member = await member_by_telegram_id(session, telegram_id)
     if member is None:
-        member = Member(telegram_id=telegram_id, name=name, phone=phone, locale=locale)
+        member = Member(
+            telegram_id=telegram_id, name=name, phone=phone, locale=locale, username=username
+        )
         session.add(member)
         await session.flush()
     else:
         member.name = name or member.name
+        member.username = username or member.username
+        member.locale = member.locale or locale
         member.phone = phone or member.phone
         member.reachable = True
         member.unreachable_reason = None
@@ -55,6 +65,7 @@ async def register_by_invite(
     name: str,
     phone: str,
     locale: str | None,
+    username: str | None = None,
 ) -> RegistrationOutcome:
     """Check the invite again (it may have been used or revoked meanwhile) and bind, or hold
     the binding for an admin. Commits."""
@@ -64,7 +75,7 @@ async def register_by_invite(
     post = await session.get(Post, lookup.post.post_id, with_for_update=True)
     assert post is not None  # the invite's post exists: the lookup just read it
     normalized = normalize_contact_phone(phone) or phone
-    member = await get_or_create_member(session, telegram_id, name, normalized, locale)
+    member = await get_or_create_member(session, telegram_id, name, normalized, locale, username)
     await mark_used(session, lookup.invite_id, member.id)
     if post.roster_phone and post.roster_phone != normalized:
         claim = Claim(
