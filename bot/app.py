@@ -150,7 +150,7 @@ class Application:
         await self.bot.session.close()
         await self.engine.dispose()
 
-    async def finish_updates_in_flight(self, timeout: float = 30.0) -> None:
+    async def finish_updates_in_flight(self, grace_s: float = 30.0) -> None:
         """Let handlers that are running finish before their storage and session close.
 
         aiogram keeps polling's update tasks in a private set and does not wait for them
@@ -158,7 +158,7 @@ class Application:
         """
         tasks = list(getattr(self.dispatcher, "_handle_update_tasks", ()))
         if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+            await asyncio.wait(tasks, timeout=grace_s)
 
     async def run_polling(self) -> None:
         await self.bot.delete_webhook(drop_pending_updates=False)
