@@ -34,6 +34,7 @@ from handlers import build_root_router
 from models.db import create_engine, create_session_factory
 from models.migrate import upgrade
 from scheduler import Clock
+from scheduler.sender import OutboxSender
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ class Application:
     dispatcher: Dispatcher
     i18n: I18n
     clock: Clock
+    sender: OutboxSender
 
     @classmethod
     def build(cls, config: Config) -> "Application":
@@ -135,16 +137,26 @@ class Application:
         i18n = create_i18n(config.i18n.default_locale)
         storage, isolation = build_storage(config, session_factory)
         dispatcher = build_dispatcher(config, session_factory, i18n, storage, isolation)
-        clock = Clock(config, session_factory, bot)
-        return cls(config, engine, session_factory, bot, dispatcher, i18n, clock)
+        sender = OutboxSender(
+            session_factory, bot, config.outbox, command_centre_ids=config.admins.telegram_ids
+        )
+        dispatcher["outbox_sender"] = sender
+        clock = Clock(config, session_factory, bot, i18n, sender)
+        return cls(config, engine, session_factory, bot, dispatcher, i18n, clock, sender)
 
     async def prepare(self) -> None:
         await upgrade(self.engine)
         await publish_commands(self.bot, self.config, self.i18n)
 
+    async def start_workers(self) -> None:
+        """The clock and the outbox sender: exactly one process of a deployment runs them."""
+        await self.sender.start()
+        self.clock.start()
+
     async def close(self) -> None:
         await self.finish_updates_in_flight()
         self.clock.shutdown()
+        await self.sender.stop()
         await self.dispatcher.storage.close()
         await self.dispatcher.fsm.events_isolation.close()
         await self.bot.session.close()
@@ -162,7 +174,7 @@ class Application:
 
     async def run_polling(self) -> None:
         await self.bot.delete_webhook(drop_pending_updates=False)
-        self.clock.start()
+        await self.start_workers()
         await self.dispatcher.start_polling(
             self.bot,
             handle_signals=True,
@@ -182,7 +194,7 @@ class Application:
             secret_token=secret,
             allowed_updates=self.dispatcher.resolve_used_update_types(),
         )
-        self.clock.start()
+        await self.start_workers()
         logger.info("webhook listening on %s:%s%s", webhook.host, webhook.port, webhook.path)
         try:
             await wait_for_stop_signal()

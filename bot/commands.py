@@ -12,7 +12,18 @@ from bot.i18n import LOCALES
 
 logger = logging.getLogger(__name__)
 
-PRIVATE_COMMANDS = ("start", "me", "tree", "whois", "leave", "help", "lang", "cancel")
+PRIVATE_COMMANDS = (
+    "start",
+    "me",
+    "notice",
+    "notices",
+    "tree",
+    "whois",
+    "leave",
+    "help",
+    "lang",
+    "cancel",
+)
 ADMIN_COMMANDS = (*PRIVATE_COMMANDS, "import", "invite", "assign", "revoke", "audit")
 
 

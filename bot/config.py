@@ -92,6 +92,15 @@ class OutboxConfig(Section):
     poll_interval_s: float = Field(default=1.0, gt=0)
 
 
+class NoticesConfig(Section):
+    # Minutes after delivery before recipients who have not pressed "收到" are reminded,
+    # and minutes after the reminder before their lead above gets the list.
+    remind_after_min: int = Field(default=60, ge=1)
+    escalate_after_min: int = Field(default=60, ge=1)
+    # Seconds between edits of the author's progress message.
+    progress_every_s: float = Field(default=3.0, ge=1)
+
+
 class Config(Section):
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
@@ -102,6 +111,7 @@ class Config(Section):
     invites: InvitesConfig = Field(default_factory=InvitesConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    notices: NoticesConfig = Field(default_factory=NoticesConfig)
 
     def is_admin(self, telegram_id: int) -> bool:
         return telegram_id in self.admins.telegram_ids

@@ -5,11 +5,14 @@ from aiogram import Router
 
 from handlers import (
     admin_people,
+    claims,
     common,
     directory,
     errors,
     fallback,
+    groups,
     language,
+    notices,
     registration,
     roster_import,
 )
@@ -19,9 +22,12 @@ def build_root_router() -> Router:
     routers = [
         errors.router,
         roster_import.router,
+        groups.router,
+        claims.router,
         registration.router,
         admin_people.router,
         directory.router,
+        notices.router,
         language.router,
         common.router,
         fallback.router,

@@ -9,11 +9,13 @@ import logging
 from datetime import timedelta
 
 from aiogram import Bot
+from aiogram.utils.i18n import I18n
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
-from scheduler import jobs
+from scheduler import jobs, notice_jobs
+from scheduler.sender import OutboxSender
 
 logger = logging.getLogger(__name__)
 
@@ -22,11 +24,18 @@ STALE_CONVERSATION_AGE = timedelta(days=30)
 
 class Clock:
     def __init__(
-        self, config: Config, session_factory: async_sessionmaker[AsyncSession], bot: Bot
+        self,
+        config: Config,
+        session_factory: async_sessionmaker[AsyncSession],
+        bot: Bot,
+        i18n: I18n,
+        sender: OutboxSender,
     ) -> None:
         self.config = config
         self.session_factory = session_factory
         self.bot = bot
+        self.i18n = i18n
+        self.sender = sender
         self.scheduler: AsyncIOScheduler | None = None
 
     def start(self) -> None:
@@ -42,8 +51,31 @@ class Clock:
             misfire_grace_time=None,
             replace_existing=True,
         )
+        every = {"coalesce": True, "max_instances": 1, "replace_existing": True}
+        self.scheduler.add_job(
+            self._dispatch_scheduled_notices, "interval", seconds=15, id="notices.dispatch", **every
+        )
+        self.scheduler.add_job(
+            notice_jobs.refresh_progress,
+            "interval",
+            seconds=self.config.notices.progress_every_s,
+            kwargs={"session_factory": self.session_factory, "bot": self.bot, "i18n": self.i18n},
+            id="notices.progress",
+            **every,
+        )
+        self.scheduler.add_job(
+            self._remind_and_escalate, "interval", seconds=60, id="notices.remind", **every
+        )
         self.scheduler.start()
         logger.info("clock started")
+
+    async def _dispatch_scheduled_notices(self) -> None:
+        if await notice_jobs.dispatch_scheduled_notices(self.session_factory):
+            self.sender.wake()
+
+    async def _remind_and_escalate(self) -> None:
+        await notice_jobs.remind_and_escalate(self.session_factory, self.i18n, self.config)
+        self.sender.wake()
 
     def shutdown(self) -> None:
         if self.scheduler is not None and self.scheduler.running:

@@ -15,6 +15,7 @@ async def test_the_models_and_the_migrations_agree(engine: AsyncEngine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    import models.notices
     import models.outbox
     import models.people  # noqa: F401  (registers their tables)
     from models.base import Base

@@ -38,6 +38,7 @@ async def polling_bot(config: Config) -> AsyncIterator[Application]:
     """One bot process's life: built, migrated, polling until the block ends."""
     application = Application.build(config)
     await application.prepare()
+    await application.start_workers()
     polling = asyncio.create_task(
         application.dispatcher.start_polling(
             application.bot, handle_signals=False, close_bot_session=False, polling_timeout=1

@@ -1,0 +1,144 @@
+"""Notices down the tree, composed in chat and delivered through the outbox."""
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.app import Application
+from models.org import Member, Role
+from models.posts import bind, node_by_path, post_at
+from tests.emulator import TelegramEmulator
+from tests.handlers.conftest import ADMIN_ID
+from tests.handlers.test_registration import GRID, UNIT, ZONE, import_examples
+
+BUILDING = "县卫健局片区/阳光小区/1号楼"
+OTHER_UNIT = "县教育局片区/育才家属院/2号楼/1单元"
+
+PEOPLE = [
+    (ZONE, Role.lead, 7001, "张建国"),
+    (GRID, Role.lead, 7002, "王芳"),
+    (GRID, Role.officer, 7003, "马晓东"),
+    (BUILDING, Role.lead, 7004, "赵强"),
+    (UNIT, Role.lead, 7005, "马秀兰"),
+    (OTHER_UNIT, Role.lead, 7006, "祁玉梅"),
+]
+
+
+async def seat_people(
+    emulator: TelegramEmulator, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    await import_examples(session_factory)
+    async with session_factory() as session:
+        for path, role, telegram_id, name in PEOPLE:
+            member = Member(telegram_id=telegram_id, name=name, locale="zh_Hans")
+            session.add(member)
+            await session.flush()
+            node = await node_by_path(session, path)
+            assert node is not None
+            post = await post_at(session, node.id, role)
+            assert post is not None
+            await bind(session, post, member, None, how="test")
+        await session.commit()
+    for _, _, telegram_id, name in PEOPLE:
+        # Each has opened the bot once, so Telegram lets it write to them.
+        person = emulator.user(user_id=telegram_id, first_name=name, language_code="zh")
+        await person.send("/start")
+        await person.next_message()
+
+
+async def compose(
+    emulator: TelegramEmulator, author_id: int, text: str, scope_button: str, ack: bool = True
+) -> None:
+    author = emulator.user(user_id=author_id, first_name="作者", language_code="zh")
+    author.mark_read()
+    await author.send("/notice")
+    assert "通知内容" in (await author.next_message()).text
+    await author.send(text)
+    await author.press(await author.next_message(), scope_button)
+    levels = await author.next_message()
+    await author.press(levels, "下一步 ▶")
+    await author.press(await author.next_message(), "需要确认" if ack else "不需要确认")
+    await author.press(await author.next_message(), "立即发送")
+    assert "预览" in (await author.next_message()).text
+    assert (await author.next_message()).text == text
+    summary = await author.next_message()
+    assert "请确认发送" in summary.text
+    await author.press(summary, "✅ 确认发送")
+
+
+async def test_a_county_notice_reaches_everyone_and_acknowledgements_roll_up(
+    emulator: TelegramEmulator,
+    application: Application,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await seat_people(emulator, session_factory)
+    text = "明早 8 点全员核酸 <全县> & 请带身份证_*[]！😷"
+    await compose(emulator, ADMIN_ID, text, "全县")
+
+    for _, _, telegram_id, _ in PEOPLE:
+        delivered = await emulator.user(user_id=telegram_id).next_message(timeout=10)
+        assert delivered.text == text  # byte for byte, through HTML escaping
+        assert delivered.buttons()[0][0][0] == "收到 / Received"
+
+    admin = emulator.user(user_id=ADMIN_ID)
+    final = await emulator.wait_until(
+        lambda: next(
+            (m for m in admin.messages() if "发送完毕" in m.text and "6/6" in m.text), None
+        ),
+        timeout=15,
+    )
+    assert final is not None
+
+    wang = emulator.user(user_id=7002)
+    query = await wang.press(wang.messages()[-1], "收到 / Received")
+    assert (await emulator.callback_answer(query))["text"] == "已确认收到，谢谢！"
+    query = await emulator.user(user_id=7006).press(
+        emulator.user(user_id=7006).messages()[-1], "收到 / Received"
+    )
+    await emulator.callback_answer(query)
+
+    admin.mark_read()
+    await admin.send("/notices")
+    assert "2/6" in (await admin.next_message()).text
+    await admin.send("/notice 1")
+    rollup = await admin.next_message()
+    assert "已确认 2/6" in rollup.text
+    assert f"{GRID}：1/4" in rollup.text  # grid lead acked; officer, building, unit did not
+    assert "马晓东" in rollup.text and "王芳" not in rollup.text.split("未确认")[1]
+
+    # The grid lead sees only the grid's part, and who is missing there.
+    wang.mark_read()
+    await wang.send("/notice 1")
+    grid_view = await wang.next_message()
+    assert "已确认 1/4" in grid_view.text
+    assert "张建国" not in grid_view.text and "祁玉梅" not in grid_view.text
+
+
+async def test_a_lead_sends_only_inside_their_subtree(
+    emulator: TelegramEmulator,
+    application: Application,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await seat_people(emulator, session_factory)
+    await compose(emulator, 7002, "楼道消杀，今晚 7 点", GRID, ack=False)
+    for telegram_id in (7002, 7003, 7004, 7005):
+        delivered = await emulator.user(user_id=telegram_id).next_message(timeout=10)
+        if telegram_id == 7002:  # the author, also a recipient: its status message first
+            continue
+        assert delivered.text == "楼道消杀，今晚 7 点"
+        assert delivered.reply_markup is None
+    await emulator.wait_until(
+        lambda: len(emulator.sent(method="sendMessage", chat_id=7005)) >= 2, timeout=10
+    )
+    for outsider in (7001, 7006):
+        texts = [message.text for message in emulator.user(user_id=outsider).messages()]
+        assert "楼道消杀，今晚 7 点" not in texts
+
+
+async def test_a_stranger_cannot_acknowledge_or_compose(
+    emulator: TelegramEmulator,
+    application: Application,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await seat_people(emulator, session_factory)
+    stranger = emulator.user(user_id=7999, first_name="路人", language_code="zh")
+    await stranger.send("/notice")
+    assert "还没有登记岗位" in (await stranger.next_message()).text
