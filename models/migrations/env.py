@@ -1,7 +1,7 @@
 from alembic import context
 
-import models.org
 import models.notices
+import models.org
 import models.outbox
 import models.people
 import models.system  # noqa: F401  (registers the tables on the metadata)
