@@ -11,7 +11,6 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
@@ -22,6 +21,7 @@ from models.base import as_utc, utcnow
 from models.notices import (
     NoticeDraft,
     acknowledge,
+    bound_groups_in,
     create_notice,
     levels_below,
     missing,
@@ -32,7 +32,6 @@ from models.notices import (
     totals,
 )
 from models.org import Level, Node
-from models.people import GroupChat
 from models.posts import node_by_path
 
 router = Router(name=__name__)
@@ -284,7 +283,7 @@ async def preview(
     data = await state.get_data()
     scope_node = await session.get(Node, data["scope_node_id"]) if data["scope_node_id"] else None
     people = len(await recipients_of(session, scope_node, data["levels"]))
-    groups = await _groups_in(session, scope_node)
+    groups = len(await bound_groups_in(session, scope_node))
     await message.answer(t("notice.preview_heading"))
     if data.get("text") is not None:
         await message.answer(data["text"])
@@ -309,14 +308,6 @@ async def preview(
     buttons.button(text=t("button.cancel"), callback_data=ConfirmChoice(send=False))
     await state.set_state(Composing.confirm)
     await message.answer(summary, reply_markup=buttons.as_markup())
-
-
-async def _groups_in(session: AsyncSession, scope_node: Node | None) -> int:
-    query = select(func.count()).select_from(GroupChat).where(GroupChat.node_id.is_not(None))
-    if scope_node is not None:
-        column = getattr(Node, Level(scope_node.level).ancestor_column)
-        query = query.join(Node, Node.id == GroupChat.node_id).where(column == scope_node.id)
-    return int(await session.scalar(query) or 0)
 
 
 @router.callback_query(Composing.confirm, ConfirmChoice.filter())

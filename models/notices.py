@@ -174,6 +174,14 @@ async def dispatch_due_notices(session: AsyncSession) -> list[int]:
     return due
 
 
+async def bound_groups_in(session: AsyncSession, scope: Node | None) -> list[int]:
+    """Chat ids of the group chats bound to a node inside the subtree."""
+    rows = await session.scalars(
+        select(GroupChat.chat_id).join(Node, Node.id == GroupChat.node_id).where(_subtree(scope))
+    )
+    return list(rows)
+
+
 def ack_markup(notice_id: int, label: str) -> dict[str, Any]:
     return {"inline_keyboard": [[{"text": label, "callback_data": f"ack:{notice_id}"}]]}
 

@@ -142,3 +142,32 @@ async def test_a_stranger_cannot_acknowledge_or_compose(
     stranger = emulator.user(user_id=7999, first_name="路人", language_code="zh")
     await stranger.send("/notice")
     assert "还没有登记岗位" in (await stranger.next_message()).text
+
+
+async def test_groups_bound_inside_the_scope_get_it_without_the_button(
+    emulator: TelegramEmulator,
+    application: Application,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    from models.people import GroupChat
+
+    await seat_people(emulator, session_factory)
+    inside = emulator.group(chat_id=-4001, title="阳光小区志愿者群")
+    outside = emulator.group(chat_id=-4002, title="育才家属院志愿者群")
+    async with session_factory() as session:
+        grid = await node_by_path(session, GRID)
+        other = await node_by_path(session, OTHER_UNIT)
+        assert grid is not None and other is not None
+        session.add(GroupChat(chat_id=inside.id, title=inside.title, node_id=grid.id))
+        session.add(GroupChat(chat_id=outside.id, title=outside.title, node_id=other.id))
+        await session.commit()
+
+    await compose(emulator, 7001, "今晚停水通知", ZONE)
+    got = await emulator.wait_until(lambda: emulator.bot_messages(inside.id), timeout=10)
+    assert [message.text for message in got] == ["今晚停水通知"]
+    assert got[0].reply_markup is None
+    await emulator.wait_until(
+        lambda: any(m.text == "今晚停水通知" for m in emulator.user(user_id=7005).messages()),
+        timeout=10,
+    )
+    assert emulator.bot_messages(outside.id) == []
