@@ -1,0 +1,48 @@
+"""`python -m bot run` as an operator starts it: migrations, polling, a clean stop."""
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from tests.emulator import TelegramEmulator
+from tests.handlers.conftest import BOT_TOKEN
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+async def test_run_answers_then_stops_cleanly_on_sigterm_without_logging_the_token(
+    emulator: TelegramEmulator, tmp_path: Path
+) -> None:
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "BOT_TOKEN": BOT_TOKEN,
+        "TELEGRAM_API_SERVER": emulator.base_url,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'wuji.db'}",
+    }
+    (tmp_path / "config.toml").write_text('[logging]\nlevel = "DEBUG"\n', encoding="utf-8")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=tmp_path,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        li = emulator.user(user_id=6001, first_name="李", language_code="zh")
+        await li.send("/help")
+        reply = await li.next_message(timeout=60)  # the child imports aiogram first
+        assert "/lang" in reply.text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    log = (stdout + stderr).decode()
+    assert process.returncode == 0, log[-2000:]
+    assert "Polling stopped" in log
+    assert BOT_TOKEN not in log
+    assert BOT_TOKEN.split(":")[1] not in log
