@@ -185,6 +185,7 @@ async def test_a_lead_picks_a_node_and_a_forged_node_is_refused(
     outsider.mark_read(group)
     await outsider.command("unbind", chat=group, mention=True)
     assert "只有绑定本群的人" in (await outsider.next_message(chat=group)).text
+    wang.mark_read(group)
     await wang.command("unbind", chat=group, mention=True)
     assert f"已解除本群与 {GRID} 的绑定" in (await wang.next_message(chat=group)).text
     assert await bound_node(session_factory, group.id) == (True, None)
