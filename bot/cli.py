@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from aiogram.utils.deep_linking import create_deep_link
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config, ConfigError, load_config
@@ -84,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"wuji: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except (OSError, SQLAlchemyError) as error:
+        where = make_url(config.database.url).render_as_string(hide_password=True)
+        reason = getattr(error, "orig", None) or error
+        print(f"wuji: cannot use the database {where}: {reason}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED
 

@@ -104,3 +104,11 @@ def test_a_bad_roster_lists_every_problem_and_writes_nothing(tmp_path: Path) -> 
     assert "households.csv:4:" in result.stderr
     status = wuji("status", "--json", cwd=tmp_path, env={"DATABASE_URL": database})
     assert json.loads(status.stdout)["households"] == 0
+
+
+def test_an_unreachable_database_is_one_line_without_the_password(tmp_path: Path) -> None:
+    url = "postgresql+asyncpg://wuji:hunter2secret@127.0.0.1:1/wuji"
+    result = wuji("status", cwd=tmp_path, env={"DATABASE_URL": url})
+    assert result.returncode == 1
+    assert "cannot use the database" in result.stderr
+    assert "hunter2secret" not in result.stderr and "Traceback" not in result.stderr
