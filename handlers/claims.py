@@ -116,6 +116,7 @@ async def page_of(
     load: Callable[[int, int], Awaitable[VacancyPage]], page: int
 ) -> tuple[VacancyPage, int]:
     """The requested page, or the last one if vacancies were filled meanwhile."""
+    page = max(page, 0)  # the page number comes from a button
     vacancies = await load(page * PAGE_SIZE, PAGE_SIZE)
     last = page_count(vacancies.total) - 1
     if page > last:
@@ -169,7 +170,8 @@ async def scope_page(
     buttons = InlineKeyboardBuilder()
     add_page_buttons(buttons, page, pages, ScopeVacancyPage)
     markup = buttons.as_markup() if pages > 1 else None
-    return f"{header}\n{lines}\n\n{t('vacancies.scope_hint')}", markup
+    hint = t("vacancies.scope_hint")
+    return f"{header}\n{lines}\n\n{hint}", markup
 
 
 async def show_page(

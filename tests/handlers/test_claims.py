@@ -111,6 +111,10 @@ async def test_vacancies_page_in_the_group_and_in_a_leads_private_chat(
     ]
     await emulator.callback_answer(await liu.press(listing, "◀ 上一页"))
     await emulator.wait_until(lambda: "第 1/2 页" in (listing.text or ""))
+    # Page numbers come from buttons: out of range, the nearest page is shown.
+    await emulator.callback_answer(await press_forged(emulator, liu, listing, "gvac:-3"))
+    await emulator.callback_answer(await press_forged(emulator, liu, listing, "gvac:7"))
+    await emulator.wait_until(lambda: "第 2/2 页" in (listing.text or ""))
 
     wang = people["wang"]
     await wang.send("/vacancies")
