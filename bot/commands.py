@@ -4,7 +4,12 @@ import logging
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, BotCommandScopeChat
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+)
 from aiogram.utils.i18n import I18n
 
 from bot.config import Config
@@ -15,6 +20,7 @@ logger = logging.getLogger(__name__)
 PRIVATE_COMMANDS = (
     "start",
     "me",
+    "vacancies",
     "notice",
     "notices",
     "tree",
@@ -24,6 +30,7 @@ PRIVATE_COMMANDS = (
     "lang",
     "cancel",
 )
+GROUP_COMMANDS = ("vacancies", "bind", "unbind", "help")
 ADMIN_COMMANDS = (*PRIVATE_COMMANDS, "import", "invite", "assign", "revoke", "audit")
 
 
@@ -43,6 +50,11 @@ async def publish_commands(bot: Bot, config: Config, i18n: I18n) -> None:
             scope=BotCommandScopeAllPrivateChats(),
             language_code=language_code,
         )
+        await bot.set_my_commands(
+            _commands(i18n, locale, GROUP_COMMANDS),
+            scope=BotCommandScopeAllGroupChats(),
+            language_code=language_code,
+        )
         for admin_id in config.admins.telegram_ids:
             try:
                 await bot.set_my_commands(
@@ -56,4 +68,7 @@ async def publish_commands(bot: Bot, config: Config, i18n: I18n) -> None:
     default = config.i18n.default_locale
     await bot.set_my_commands(
         _commands(i18n, default, PRIVATE_COMMANDS), scope=BotCommandScopeAllPrivateChats()
+    )
+    await bot.set_my_commands(
+        _commands(i18n, default, GROUP_COMMANDS), scope=BotCommandScopeAllGroupChats()
     )

@@ -66,3 +66,7 @@ async def test_commands_menu_is_published_per_language(
     calls = [request for request in emulator.requests if request.method == "setMyCommands"]
     languages = {request.params.get("language_code") for request in calls}
     assert {"zh", "en"} <= languages
+    group = {c["command"] for c in emulator.commands({"type": "all_group_chats"}, "zh")}
+    private = {c["command"] for c in emulator.commands({"type": "all_private_chats"}, "zh")}
+    assert "vacancies" in group and "notice" not in group and "import" not in group
+    assert {"start", "notice", "me", "lang"} <= private and "import" not in private
