@@ -30,8 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import LOCALES, locale_for_language_code, t
+from handlers.contact import confirm_keyboard, contact_keyboard, is_own_contact
 from handlers.notify import admins, tell
-from handlers.registration import contact_keyboard
 from handlers.rendering import describe_post, post_title
 from models.access import Scope, scope_of
 from models.claims import (
@@ -301,7 +301,7 @@ async def start_claim(
 @router.message(Claiming.waiting_for_contact, F.contact)
 async def claim_contact_shared(message: Message, state: FSMContext, session: AsyncSession) -> None:
     contact = message.contact
-    if contact is None or message.from_user is None or contact.user_id != message.from_user.id:
+    if contact is None or message.from_user is None or not is_own_contact(message):
         await message.answer(t("claims.not_own_contact"), reply_markup=contact_keyboard())
         return
     data = await state.get_data()
@@ -313,12 +313,9 @@ async def claim_contact_shared(message: Message, state: FSMContext, session: Asy
     await state.update_data(phone=contact.phone_number)
     await state.set_state(Claiming.waiting_for_confirmation)
     await message.answer(t("claims.phone_received"), reply_markup=ReplyKeyboardRemove())
-    buttons = InlineKeyboardBuilder()
-    buttons.button(text=t("button.confirm"), callback_data=ClaimStep(confirm=True))
-    buttons.button(text=t("button.cancel"), callback_data=ClaimStep(confirm=False))
     await message.answer(
         t("claims.confirm", post=describe_post(check.post), phone=contact.phone_number),
-        reply_markup=buttons.as_markup(),
+        reply_markup=confirm_keyboard(ClaimStep(confirm=True), ClaimStep(confirm=False)),
     )
 
 

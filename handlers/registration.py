@@ -10,9 +10,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
     CallbackQuery,
-    KeyboardButton,
     Message,
-    ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
 )
 from aiogram.utils.keyboard import InlineKeyboardBuilder
@@ -20,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import locale_for_language_code, t
+from handlers.contact import confirm_keyboard, contact_keyboard, is_own_contact
 from handlers.notify import admins, tell
 from handlers.rendering import describe_post, post_button_text
 from models.invites import InviteStatus, check_invite, lookup_invite
@@ -49,14 +48,6 @@ class LeaveStep(CallbackData, prefix="leave"):
     confirm: bool
 
 
-def contact_keyboard() -> ReplyKeyboardMarkup:
-    return ReplyKeyboardMarkup(
-        keyboard=[[KeyboardButton(text=t("registration.share_button"), request_contact=True)]],
-        resize_keyboard=True,
-        one_time_keyboard=True,
-    )
-
-
 @router.message(CommandStart(deep_link=True, magic=F.args.regexp(INVITE_PAYLOAD)))
 async def start_with_invite(
     message: Message, command: CommandObject, session: AsyncSession, state: FSMContext
@@ -77,7 +68,7 @@ async def start_with_invite(
 @router.message(Registration.waiting_for_contact, F.contact)
 async def contact_shared(message: Message, state: FSMContext, session: AsyncSession) -> None:
     contact = message.contact
-    if contact is None or message.from_user is None or contact.user_id != message.from_user.id:
+    if contact is None or not is_own_contact(message):
         await message.answer(t("registration.not_own_contact"), reply_markup=contact_keyboard())
         return
     data = await state.get_data()
@@ -89,12 +80,11 @@ async def contact_shared(message: Message, state: FSMContext, session: AsyncSess
     await state.update_data(phone=contact.phone_number)
     await state.set_state(Registration.waiting_for_confirmation)
     await message.answer(t("registration.phone_received"), reply_markup=ReplyKeyboardRemove())
-    buttons = InlineKeyboardBuilder()
-    buttons.button(text=t("button.confirm"), callback_data=RegistrationStep(confirm=True))
-    buttons.button(text=t("button.cancel"), callback_data=RegistrationStep(confirm=False))
     await message.answer(
         t("registration.confirm", post=describe_post(lookup.post), phone=contact.phone_number),
-        reply_markup=buttons.as_markup(),
+        reply_markup=confirm_keyboard(
+            RegistrationStep(confirm=True), RegistrationStep(confirm=False)
+        ),
     )
 
 
