@@ -92,6 +92,16 @@ class OutboxMessage(Base):
     source: Mapped[str | None] = mapped_column(String(64))
 
 
+# The claim's order, so that taking the next batch reads a few index entries instead of
+# sorting every pending row.
+Index(
+    "ix_outbox_claim_order",
+    OutboxMessage.status,
+    OutboxMessage.priority.desc(),
+    OutboxMessage.next_attempt_at,
+    OutboxMessage.id,
+)
+
 # The table itself, for bulk statements that need no ORM bookkeeping.
 OUTBOX = cast(Table, OutboxMessage.__table__)
 
@@ -145,7 +155,7 @@ async def enqueue(session: AsyncSession, messages: Sequence[OutgoingMessage]) ->
             "status": OutboxStatus.pending.value,
             "priority": message.priority,
             "attempts": 0,
-            "next_attempt_at": message.not_before or now,
+            "next_attempt_at": as_utc(message.not_before) if message.not_before else now,
             "created_at": now,
             "dedupe_key": message.dedupe_key,
             "source": message.source,

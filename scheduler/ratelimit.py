@@ -16,6 +16,8 @@ from typing import Generic, Protocol, TypeVar
 # Claimed rows kept in memory per chat; the rest go back to the database until their
 # turn, so that one busy group does not fill the sender's memory and hold others up.
 CHAT_BACKLOG = 3
+# How soon a sender waiting for its slot notices that sending stops.
+CLOSE_CHECK_S = 0.25
 
 
 class Wakeup:
@@ -41,8 +43,9 @@ class Wakeup:
 class Pacer:
     """Spaces sends ``1/rate`` apart and holds every one of them during a pause (429).
 
-    Slots are handed out in order; a sender late for its slot may use the one before it,
-    so that an event loop busy for a moment does not lower the rate for good.
+    Slots are handed out in order. A sender late for its slot may still use it, up to one
+    slot or 10 ms behind, so that an event loop busy for a moment does not lower the rate
+    for good, while no second holds more than a slot or two above the rate.
     """
 
     def __init__(self, rate_per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -52,14 +55,12 @@ class Pacer:
         self._next = 0.0
         self.paused_until = 0.0
         self._closed = False
-        self._changed = Wakeup()
 
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, self._clock() + seconds)
 
     def close(self) -> None:
         self._closed = True
-        self._changed.fire()
 
     async def acquire(self) -> float:
         """Wait for this send's slot; returns the time it may go. Raises ``ScheduleClosed``
@@ -68,11 +69,15 @@ class Pacer:
             now = self._clock()
             start = max(self._next, now - self._slack, self.paused_until)
             self._next = start + self.interval
-            if start > now:
-                await self._changed.wait(start - now)
+            while now < start:
+                # Plain sleeps (cheaper than waiting on an event with a timeout), short
+                # enough that closing is noticed within a moment.
+                await asyncio.sleep(min(start - now, CLOSE_CHECK_S))
+                if self._closed:
+                    raise ScheduleClosed
+                now = self._clock()
             if self._closed:
                 raise ScheduleClosed
-            now = self._clock()
             if now >= self.paused_until:
                 return now
 

@@ -9,7 +9,6 @@ without being recorded: after a crash those, and only those, may arrive twice.
 """
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import random
@@ -40,6 +39,7 @@ from aiogram.types import (
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
 )
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import OutboxConfig
@@ -118,6 +118,7 @@ class OutboxSender:
         if released:
             logger.warning("outbox: %d message(s) left in flight by a crash go again", released)
         self._stopping = False
+        self._claimed.clear()
         self._new_pacing()
         self._task = asyncio.create_task(self._run(), name="outbox-sender")
 
@@ -133,8 +134,12 @@ class OutboxSender:
             except TimeoutError:
                 logger.warning("outbox: sends still in flight after %ss; stopping anyway", timeout)
                 self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                logger.exception("outbox: the sender had failed")
             self._task = None
             if self._claimed:
                 async with self.session_factory() as session:
@@ -187,9 +192,12 @@ class OutboxSender:
             await asyncio.gather(*workers)
         finally:
             self._stopping = True
-            claimer.cancel()
             for worker in workers:
                 worker.cancel()
+            self._wake_claimer.fire()
+            # A claim under way finishes, so that what it claimed is known and put back.
+            await asyncio.wait([claimer], timeout=DATABASE_RETRY_S[-1])
+            claimer.cancel()
             await asyncio.gather(claimer, *workers, return_exceptions=True)
             self._wake_recorder.fire()
             await asyncio.gather(recorder, return_exceptions=True)
@@ -269,30 +277,35 @@ class OutboxSender:
                 await self._wake_recorder.wait(None)
                 continue
             batch, self._outcomes = self._outcomes, []
-            error = await self._write([outcome for outcome, _ in batch])
+            await self._write([outcome for outcome, _ in batch])
             for outcome, future in batch:
-                if error is None:
-                    self._claimed.discard(outcome.id)
-                    future.set_result(None)
-                else:
-                    future.set_exception(error)
+                self._claimed.discard(outcome.id)
+                future.set_result(None)
 
-    async def _write(self, outcomes: list[Outcome]) -> Exception | None:
-        """Commit ``outcomes``, retrying while the database is away: sending waits meanwhile,
-        since a send that cannot be recorded may be repeated. Gives up only when stopping."""
+    async def _write(self, outcomes: list[Outcome]) -> None:
+        """Commit ``outcomes``.
+
+        While the database is away this retries, and sending waits meanwhile: a send that
+        cannot be recorded may be repeated. An outcome the database refuses for good is
+        given up, alone, so that it does not hold up the others; its row stays ``sending``
+        until the next start.
+        """
         for attempt in itertools.count():
             try:
                 async with self.session_factory() as session:
                     await record_outcomes(session, outcomes, self.command_centre_ids)
-                return None
+                return
             except Exception as error:
-                if self._stopping:
-                    logger.exception("outbox: could not record %d outcome(s)", len(outcomes))
-                    return error
+                if not _is_transient(error) and len(outcomes) > 1:
+                    for outcome in outcomes:
+                        await self._write([outcome])
+                    return
+                if not _is_transient(error) or self._stopping:
+                    logger.exception("outbox: could not record %s", outcomes)
+                    return
                 delay = DATABASE_RETRY_S[min(attempt, len(DATABASE_RETRY_S) - 1)]
                 logger.warning("outbox: recording failed (%s); retrying", type(error).__name__)
                 await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
 
     # --- one send --------------------------------------------------------------------
 
@@ -362,7 +375,9 @@ class OutboxSender:
             error, TelegramServerError | TelegramNetworkError | ClientDecodeError
         ) and not isinstance(error, TelegramEntityTooLarge)
         if not transient:
-            if not isinstance(error, TelegramAPIError):
+            if isinstance(error, TelegramAPIError):
+                logger.warning("outbox: message %s refused: %s", row.id, reason)
+            else:
                 logger.error("outbox: message %s cannot be sent", row.id, exc_info=error)
             return Failed(row.id, attempts, reason)
         if attempts >= self.config.max_attempts:
@@ -398,6 +413,13 @@ def _bot_of_its_own(bot: Bot) -> tuple[Bot, bool]:
         json_dumps=session.json_dumps,
     )
     return Bot(bot.token, session=own, default=bot.default), True
+
+
+def _is_transient(error: Exception) -> bool:
+    """A database that is away or busy, rather than one refusing this change."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, OperationalError | InterfaceError | OSError | TimeoutError)
 
 
 def _markup(data: dict[str, Any] | None) -> Markup | None:
