@@ -14,6 +14,7 @@ from handlers import (
     language,
     notice_compose,
     notices,
+    reachability,
     registration,
     roster_import,
 )
@@ -22,6 +23,7 @@ from handlers import (
 def build_root_router() -> Router:
     routers = [
         errors.router,
+        reachability.router,
         roster_import.router,
         groups.router,
         claims.router,

@@ -4,6 +4,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.org import Member
+from models.outbox import mark_unreachable
 
 
 async def member_by_telegram_id(session: AsyncSession, telegram_id: int) -> Member | None:
@@ -20,3 +21,15 @@ async def set_locale(session: AsyncSession, telegram_id: int, name: str, locale:
         member.locale = locale
     await session.commit()
     return member
+
+
+async def set_reachable(
+    session: AsyncSession, member: Member, reachable: bool, command_centre: list[int]
+) -> None:
+    """Record that the member blocked or unblocked the bot. Commits."""
+    if reachable:
+        member.reachable = True
+        member.unreachable_reason = None
+    else:
+        await mark_unreachable(session, member, "blocked the bot", command_centre)
+    await session.commit()

@@ -13,12 +13,13 @@ from tests.emulator import Limits, TelegramEmulator
 
 ADMIN_ID = 900_001
 BOT_TOKEN = "123456:TEST-wuji-token-for-the-emulator"
+TIME_SCALE = 10.0
 
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[TelegramEmulator]:
     # Telegram's own limits, with time passing ten times faster so tests stay quick.
-    async with TelegramEmulator(token=BOT_TOKEN, limits=Limits(time_scale=10.0)) as emulator:
+    async with TelegramEmulator(token=BOT_TOKEN, limits=Limits(time_scale=TIME_SCALE)) as emulator:
         yield emulator
 
 
@@ -30,6 +31,11 @@ def config(emulator: TelegramEmulator, db_url: str) -> Config:
     config.telegram.request_timeout_s = 5
     config.database.url = db_url
     config.admins.telegram_ids = [ADMIN_ID]
+    # The outbox keeps Telegram's pace, in the emulator's faster time.
+    config.outbox.rate_per_s *= TIME_SCALE
+    config.outbox.private_chat_per_s *= TIME_SCALE
+    config.outbox.group_chat_per_min *= TIME_SCALE
+    config.outbox.poll_interval_s = 0.1
     return config
 
 

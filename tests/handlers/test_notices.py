@@ -3,6 +3,7 @@
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import Application
+from models.members import member_by_telegram_id
 from models.org import Member, Role
 from models.posts import bind, node_by_path, post_at
 from tests.emulator import TelegramEmulator
@@ -171,3 +172,25 @@ async def test_groups_bound_inside_the_scope_get_it_without_the_button(
         timeout=10,
     )
     assert emulator.bot_messages(outside.id) == []
+
+
+async def test_blocking_the_bot_marks_the_member_unreachable_and_tells_the_lead_above(
+    emulator: TelegramEmulator,
+    application: Application,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await seat_people(emulator, session_factory)
+    unit_lead = emulator.user(user_id=7005)
+    unit_lead.block_bot()  # Telegram sends the bot a my_chat_member update
+    building_lead = emulator.user(user_id=7004)
+    warning = await building_lead.next_message(timeout=10)
+    assert "马秀兰" in warning.text
+    async with session_factory() as session:
+        member = await member_by_telegram_id(session, 7005)
+        assert member is not None and member.reachable is False
+
+    await unit_lead.send("/me")  # writing again unblocks it
+    await unit_lead.next_message()
+    async with session_factory() as session:
+        member = await member_by_telegram_id(session, 7005)
+        assert member is not None and member.reachable is True
