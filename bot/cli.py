@@ -258,6 +258,11 @@ async def bot_username(config: Config) -> str:
         return config.telegram.bot_username.lstrip("@")
     from bot.app import build_bot
 
+    if not config.telegram.token.get_secret_value():
+        raise ConfigError(
+            "invite links need the bot's username: set [telegram] bot_username in "
+            "config.toml, or a token (BOT_TOKEN) so that it can be asked from Telegram"
+        )
     bot = build_bot(config)
     try:
         me = await bot.get_me()

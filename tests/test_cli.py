@@ -112,3 +112,26 @@ def test_an_unreachable_database_is_one_line_without_the_password(tmp_path: Path
     assert result.returncode == 1
     assert "cannot use the database" in result.stderr
     assert "hunter2secret" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_invite_prints_a_link_and_exports_a_sheet_of_vacant_posts(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    database = f"sqlite+aiosqlite:///{tmp_path}/wuji.db"
+    (tmp_path / "config.toml").write_text(
+        f'[telegram]\nbot_username = "wuji_datong_bot"\n[database]\nurl = "{database}"\n',
+        encoding="utf-8",
+    )
+    imported = wuji("import", str(ROOT / "examples" / "households.csv"), cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    link = wuji("invite", "县卫健局片区", "--role", "lead", cwd=tmp_path)
+    assert link.returncode == 0, link.stderr
+    assert link.stdout.startswith("https://t.me/wuji_datong_bot?start=")
+    sheet = tmp_path / "invites.xlsx"
+    exported = wuji("invite", "县卫健局片区", "--all", "--out", str(sheet), cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    rows = list(load_workbook(sheet).active.iter_rows(values_only=True))
+    assert rows[0] == ("path", "level", "role", "name", "phone", "link")
+    assert len(rows) > 2 and all(str(row[5]).startswith("https://t.me/") for row in rows[1:])
+    unknown = wuji("invite", "没有这个片区", "--role", "lead", cwd=tmp_path)
+    assert unknown.returncode == 1 and "no node at path" in unknown.stderr
