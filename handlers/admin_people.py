@@ -22,6 +22,7 @@ from models.invite_batch import InviteRefused, invite_to_post, invite_vacant_pos
 from models.members import member_by_telegram_id
 from models.org import Role
 from models.posts import Recipient, node_by_path
+from scheduler.sender import OutboxSender
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -86,7 +87,12 @@ async def admin_command_refused(message: Message) -> None:
 
 
 @router.message(Command("revoke"))
-async def revoke(message: Message, command: CommandObject, session: AsyncSession, bot: Bot) -> None:
+async def revoke(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    outbox_sender: OutboxSender | None = None,
+) -> None:
     path, role, _ = parse_path_and_role(command.args)
     node = await node_by_path(session, path) if path else None
     if role is None or node is None:
@@ -104,7 +110,8 @@ async def revoke(message: Message, command: CommandObject, session: AsyncSession
         return
     await message.answer(t("revoke.done", post=post_text, name=change.former_holder.name))
     await tell(
-        bot,
+        session,
+        outbox_sender,
         [Recipient(change.former_holder.telegram_id, change.former_holder.locale)],
         "revoke.holder_told",
         post=partial(describe_post, change.post),
@@ -112,7 +119,12 @@ async def revoke(message: Message, command: CommandObject, session: AsyncSession
 
 
 @router.message(Command("assign"))
-async def assign(message: Message, command: CommandObject, session: AsyncSession, bot: Bot) -> None:
+async def assign(
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    outbox_sender: OutboxSender | None = None,
+) -> None:
     path, role, rest = parse_path_and_role(command.args)
     node = await node_by_path(session, path) if path else None
     if role is None or not rest:
@@ -139,7 +151,8 @@ async def assign(message: Message, command: CommandObject, session: AsyncSession
     post_text = describe_post(change.post)
     await message.answer(t("assign.done", post=post_text, name=member.name))
     await tell(
-        bot,
+        session,
+        outbox_sender,
         [Recipient(member.telegram_id, member.locale)],
         "assign.member_told",
         post=partial(describe_post, change.post),

@@ -51,6 +51,7 @@ from models.claims import (
 )
 from models.groups import Binding, binding_of
 from models.posts import PostView, Recipient
+from scheduler.sender import OutboxSender
 
 logger = logging.getLogger(__name__)
 router = Router(name=__name__)
@@ -422,6 +423,7 @@ async def claim_decided(
     session: AsyncSession,
     bot: Bot,
     config: Config,
+    outbox_sender: OutboxSender | None = None,
 ) -> None:
     user = callback.from_user
     scope = await scope_of(session, user.id, config.admins.telegram_ids)
@@ -449,7 +451,13 @@ async def claim_decided(
         Decision.declined: "claims.declined",
         Decision.post_held: "claims.post_taken",
     }[outcome.decision]
-    await tell(bot, [claim.volunteer], volunteer_key, post=partial(describe_post, claim.post))
+    await tell(
+        session,
+        outbox_sender,
+        [claim.volunteer],
+        volunteer_key,
+        post=partial(describe_post, claim.post),
+    )
 
 
 def decider_text(decision: Decision, claim: ClaimView) -> str:

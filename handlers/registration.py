@@ -26,6 +26,7 @@ from models.org import Member
 from models.posts import posts_of, superiors_of
 from models.registration import RegistrationResult, register_by_invite
 from models.resignation import leave_post
+from scheduler.sender import OutboxSender
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -106,6 +107,7 @@ async def registration_decided(
     session: AsyncSession,
     bot: Bot,
     config: Config,
+    outbox_sender: OutboxSender | None = None,
 ) -> None:
     data = await state.get_data()
     await state.clear()
@@ -137,7 +139,8 @@ async def registration_decided(
     if outcome.result is RegistrationResult.held_for_admin:
         await bot.send_message(user.id, t("registration.held_for_admin", post=post_text))
         await tell(
-            bot,
+            session,
+            outbox_sender,
             admins(config),
             "registration.admin_phone_mismatch",
             name=user.full_name,
@@ -147,7 +150,8 @@ async def registration_decided(
     await bot.send_message(user.id, t("registration.bound", post=post_text))
     superiors = await superiors_of(session, post.node_id) or admins(config)
     await tell(
-        bot,
+        session,
+        outbox_sender,
         superiors,
         "registration.superior_told",
         name=user.full_name,
@@ -214,6 +218,7 @@ async def leave(
     member: Member | None,
     bot: Bot,
     config: Config,
+    outbox_sender: OutboxSender | None = None,
 ) -> None:
     if member is None:
         await callback.answer(t("leave.not_yours"), show_alert=True)
@@ -227,5 +232,10 @@ async def leave(
     await bot.send_message(callback.from_user.id, t("leave.done", post=post_text))
     superiors = await superiors_of(session, post.node_id) or admins(config)
     await tell(
-        bot, superiors, "leave.superior_told", name=member.name, post=partial(describe_post, post)
+        session,
+        outbox_sender,
+        superiors,
+        "leave.superior_told",
+        name=member.name,
+        post=partial(describe_post, post),
     )
