@@ -46,3 +46,56 @@ async def test_run_answers_then_stops_cleanly_on_sigterm_without_logging_the_tok
     assert "Polling stopped" in log
     assert BOT_TOKEN not in log
     assert BOT_TOKEN.split(":")[1] not in log
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_webhook_mode_end_to_end_then_a_clean_stop(
+    emulator: TelegramEmulator, tmp_path: Path
+) -> None:
+    port = free_port()
+    (tmp_path / "config.toml").write_text(
+        '[telegram]\nmode = "webhook"\n'
+        f'[webhook]\nurl = "http://127.0.0.1:{port}/telegram"\nhost = "127.0.0.1"\n'
+        f'port = {port}\nsecret_token = "e2e-webhook-secret"\n',
+        encoding="utf-8",
+    )
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "BOT_TOKEN": BOT_TOKEN,
+        "TELEGRAM_API_SERVER": emulator.base_url,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'wuji.db'}",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=tmp_path,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await emulator.wait_until(
+            lambda: any(r.method == "setWebhook" for r in emulator.requests), timeout=60
+        )
+        zhou = emulator.user(user_id=6002, first_name="周", language_code="en")
+        await zhou.send("/help")
+        assert "/lang" in (await zhou.next_message(timeout=20)).text
+        # Handled before answering: the reply is out before the delivery is acknowledged.
+        delivery = await emulator.wait_until(lambda: emulator.webhook_deliveries, timeout=10)
+        assert delivery[-1].status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    log = (stdout + stderr).decode()
+    assert process.returncode == 0, log[-2000:]
+    assert "e2e-webhook-secret" not in log and BOT_TOKEN not in log
