@@ -37,6 +37,7 @@ from models.access import Scope, scope_of
 from models.claims import (
     Claimable,
     ClaimCheck,
+    ClaimKind,
     ClaimView,
     Decision,
     VacancyPage,
@@ -386,7 +387,13 @@ async def claim_button_out_of_conversation(callback: CallbackQuery) -> None:
 
 
 async def ask_deciders(
-    bot: Bot, recipients: list[Recipient], claim_id: int, name: str, phone: str, post: PostView
+    bot: Bot,
+    recipients: list[Recipient],
+    claim_id: int,
+    name: str,
+    phone: str,
+    post: PostView,
+    key: str = "claims.decide",
 ) -> int:
     """Each decider gets the claim in their own language with Approve / Decline; returns how
     many could be reached."""
@@ -395,7 +402,7 @@ async def ask_deciders(
     for recipient in {recipient.telegram_id: recipient for recipient in recipients}.values():
         locale = recipient.locale if recipient.locale in LOCALES else i18n.default_locale
         with i18n.use_locale(locale):
-            text = t("claims.decide", name=name, phone=phone, post=describe_post(post))
+            text = t(key, name=name, phone=phone, post=describe_post(post))
             buttons = InlineKeyboardBuilder()
             buttons.button(
                 text=t("claims.approve_button"),
@@ -451,6 +458,11 @@ async def claim_decided(
         Decision.declined: "claims.declined",
         Decision.post_held: "claims.post_taken",
     }[outcome.decision]
+    if claim.kind == ClaimKind.phone_mismatch and outcome.decision is not Decision.post_held:
+        volunteer_key = {
+            Decision.approved: "registration.approved",
+            Decision.declined: "registration.declined",
+        }[outcome.decision]
     await tell(
         session,
         outbox_sender,

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import locale_for_language_code, t
+from handlers.claims import ask_deciders
 from handlers.contact import confirm_keyboard, contact_keyboard, is_own_contact
 from handlers.notify import admins, tell
 from handlers.rendering import describe_post, post_button_text
@@ -136,15 +137,16 @@ async def registration_decided(
         return
     post = outcome.post
     post_text = describe_post(post)
-    if outcome.result is RegistrationResult.held_for_admin:
+    if outcome.result is RegistrationResult.held_for_admin and outcome.claim_id is not None:
         await bot.send_message(user.id, t("registration.held_for_admin", post=post_text))
-        await tell(
-            session,
-            outbox_sender,
+        await ask_deciders(
+            bot,
             admins(config),
-            "registration.admin_phone_mismatch",
-            name=user.full_name,
-            post=partial(describe_post, post),
+            outcome.claim_id,
+            user.full_name,
+            str(data["phone"]),
+            post,
+            key="registration.admin_phone_mismatch",
         )
         return
     await bot.send_message(user.id, t("registration.bound", post=post_text))

@@ -185,6 +185,7 @@ class ClaimView:
     volunteer: Recipient
     volunteer_name: str
     phone: str | None
+    kind: str = ClaimKind.volunteer
 
 
 async def claim_view(session: AsyncSession, claim_id: int) -> ClaimView | None:
@@ -192,7 +193,7 @@ async def claim_view(session: AsyncSession, claim_id: int) -> ClaimView | None:
         await session.execute(
             select(Claim, Member)
             .join(Member, Member.id == Claim.member_id)
-            .where(Claim.id == claim_id, Claim.kind == ClaimKind.volunteer)
+            .where(Claim.id == claim_id)
         )
     ).first()
     if row is None:
@@ -208,6 +209,7 @@ async def claim_view(session: AsyncSession, claim_id: int) -> ClaimView | None:
         Recipient(member.telegram_id, member.locale),
         member.name,
         claim.phone,
+        claim.kind,
     )
 
 
@@ -231,10 +233,11 @@ class DecisionOutcome:
 async def decide_claim(
     session: AsyncSession, claim_id: int, approve: bool, scope: Scope, actor: int
 ) -> DecisionOutcome:
-    """Approve or decline a volunteer's claim, for a decider who manages the post's node.
+    """Approve or decline a claim: a volunteer's, for a decider who manages the post's node;
+    an invited person's whose phone differs from the roster's, for the command centre.
     Commits."""
     claim = await session.get(Claim, claim_id, with_for_update=True)
-    if claim is None or claim.kind != ClaimKind.volunteer:
+    if claim is None:
         return DecisionOutcome(Decision.unknown)
     post = await session.get(Post, claim.post_id, with_for_update=True)
     node = await session.get(Node, post.node_id) if post else None
@@ -242,7 +245,8 @@ async def decide_claim(
     if post is None or node is None or member is None:
         return DecisionOutcome(Decision.unknown)
     own_claim = member.telegram_id == actor and not scope.is_admin
-    if not scope.manages(node) or own_claim:
+    may_decide = scope.is_admin if claim.kind == ClaimKind.phone_mismatch else scope.manages(node)
+    if not may_decide or own_claim:
         return DecisionOutcome(Decision.forbidden)
     if claim.status != ClaimStatus.open:
         return DecisionOutcome(Decision.not_open, await claim_view(session, claim_id))

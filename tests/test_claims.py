@@ -30,7 +30,7 @@ from models.groups import (
     unbind_group,
 )
 from models.org import Member, Node, Post
-from models.people import Claim, ClaimStatus, GroupChat
+from models.people import Claim, ClaimKind, ClaimStatus, GroupChat
 from models.posts import bind, node_by_path, post_at
 from models.registration import get_or_create_member
 from models.roster import RosterSource, import_roster
@@ -336,3 +336,31 @@ async def test_a_binding_survives_migration_and_is_forgotten_on_removal(
     await record_group(session, supergroup, "阳光小区志愿者")
     assert await binding_of(session, supergroup) is None
     assert (await actions(session)).count("group.unbound") == 1
+
+
+async def test_only_the_command_centre_decides_a_phone_mismatch(session: AsyncSession) -> None:
+    await import_roster(session, [RosterSource("households.csv", MISMATCH_ROSTER)])
+    node = await node_by_path(session, "片区01/幸福小区")
+    assert node is not None
+    post = await session.scalar(select(Post).where(Post.node_id == node.id, Post.role == "lead"))
+    member = Member(telegram_id=555, name="王")
+    session.add(member)
+    await session.flush()
+    assert post is not None
+    claim = Claim(post_id=post.id, member_id=member.id, kind=ClaimKind.phone_mismatch)
+    session.add(claim)
+    await session.commit()
+
+    zone_lead = Scope(is_admin=False, roots=frozenset({(node.zone_id or 0, "zone")}))
+    refused = await decide_claim(session, claim.id, True, zone_lead, actor=777)
+    assert refused.decision is Decision.forbidden
+    admin = Scope(is_admin=True, roots=frozenset())
+    approved = await decide_claim(session, claim.id, True, admin, actor=1)
+    assert approved.decision is Decision.approved
+    await session.refresh(post)
+    assert post.holder_id == member.id
+
+
+MISMATCH_ROSTER = (
+    "community,zone,grid,building,unit,room\n东关社区,片区01,幸福小区,1号楼,1单元,101\n"
+).encode()

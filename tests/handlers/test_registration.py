@@ -160,9 +160,15 @@ async def test_a_phone_unlike_the_roster_waits_for_the_command_centre(
     done = await register(person, token, "+8613900000000")
     assert "审核" in done
     admin = emulator.user(user_id=ADMIN_ID)
-    assert "手机号与花名册不一致" in (await admin.next_message()).text
+    review = await admin.next_message()
+    assert "手机号与花名册不一致" in review.text and "+8613900000000" in review.text
     async with session_factory() as session:
         assert (await county_counts(session))["posts_filled"] == 0
+
+    await admin.press(review, "✅ 同意")
+    assert "县指挥部已批准您的登记" in (await person.next_message(timeout=10)).text
+    async with session_factory() as session:
+        assert (await county_counts(session))["posts_filled"] == 1
 
 
 async def test_leaving_frees_the_post_and_tells_the_lead_above(
