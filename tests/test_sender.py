@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.types import BufferedInputFile
 from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -32,7 +33,7 @@ from models.outbox import (
 )
 from models.people import GroupChat
 from scheduler import sender as sender_module
-from scheduler.sender import OutboxSender
+from scheduler.sender import OutboxSender, OutboxSession, SendPhotoForId
 from tests.emulator import Fault, Limits, TelegramEmulator
 from tests.test_outbox import small_tree
 
@@ -346,6 +347,23 @@ async def test_every_kind_of_message_is_sent(
     assert (copied.kind, copied.caption) == ("photo", "原图")
 
 
+async def test_the_senders_session_still_uploads_a_file_as_a_form(
+    emulator: TelegramEmulator,
+) -> None:
+    reader = emulator.user(5101)
+    started(emulator, 5101)
+    bot = Bot(TOKEN, session=OutboxSession(api=emulator.api_server))
+    photo = BufferedInputFile(b"\xff\xd8jpeg", filename="site.jpg")
+    try:
+        sent = await bot(SendPhotoForId(chat_id=5101, photo=photo, caption="现场"))
+    finally:
+        await bot.session.close()
+
+    (picture,) = reader.messages()
+    assert (picture.kind, picture.caption) == ("photo", "现场")
+    assert picture.message_id == sent.message_id
+
+
 async def test_paid_broadcast_is_asked_for_on_every_send(
     emulator: TelegramEmulator, bot: Bot, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -356,7 +374,7 @@ async def test_paid_broadcast_is_asked_for_on_every_send(
     assert sender.pacer.interval == pytest.approx(1 / (1000 * SCALE))
     await sender.run_until_idle(IDLE_TIMEOUT_S)
     flags = [r.params.get("allow_paid_broadcast") for r in emulator.requests if r.status == 200]
-    assert flags == ["true", "true"]
+    assert flags == [True, True]  # the sender's requests are JSON
 
 
 async def test_a_message_enqueued_twice_by_key_arrives_once(
