@@ -283,10 +283,11 @@ async def measure_ceiling(
         gc.freeze()
         bot = make_bot(emulator.api_server)
         sender = OutboxSender(session_factory, bot, unlimited)
-        started = time.monotonic()
+        started, cpu_started = time.monotonic(), time.process_time()
         try:
             await sender.run_until_idle(timeout=600)
         finally:
+            cpu_s = time.process_time() - cpu_started
             await bot.session.close()
         got = await emulator.results()
     # time.monotonic() is one system-wide clock, so the child's times compare with ours.
@@ -296,7 +297,9 @@ async def measure_ceiling(
         f"ceiling (limits and pacing off; the emulator in a process of its own, so that only "
         f"the sender's work counts; concurrency {concurrency}): {got['delivered']:,} delivered "
         f"in {elapsed:.2f} s = {ceiling:.0f} msg/s; lost {got['lost']}, "
-        f"duplicates {got['duplicates']}"
+        f"duplicates {got['duplicates']}; CPU per message: sender process "
+        f"{cpu_s / got['delivered'] * 1e6:.0f} µs, emulator "
+        f"{got['cpu_s'] / got['delivered'] * 1e6:.0f} µs"
     )
     return ceiling
 
@@ -359,7 +362,9 @@ async def _serve_emulator(chat_ids: range) -> None:
         gc.collect()
         gc.freeze()
         print(emulator.base_url, flush=True)
+        cpu_started = time.process_time()
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        cpu_s = time.process_time() - cpu_started
         delivered = [r for r in emulator.requests if r.method == "sendMessage" and r.status == 200]
         received = Counter(r.params["chat_id"] for r in delivered)
         results = {
@@ -367,6 +372,7 @@ async def _serve_emulator(chat_ids: range) -> None:
             "lost": sum(1 for chat_id in chat_ids if received[chat_id] == 0),
             "duplicates": sum(1 for chat_id in chat_ids if received[chat_id] > 1),
             "last_delivery": max(r.time for r in delivered),
+            "cpu_s": cpu_s,
         }
         print(json.dumps(results), flush=True)
 

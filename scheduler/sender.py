@@ -404,7 +404,7 @@ class OutboxSession(AiohttpSession):
         try:
             async with session.post(
                 url,
-                data=self.json_dumps(parameters),
+                data=self.json_dumps(parameters).encode(),
                 headers=JSON_BODY,
                 timeout=ClientTimeout(total=self.timeout if timeout is None else timeout),
             ) as response:
@@ -414,8 +414,10 @@ class OutboxSession(AiohttpSession):
         except ClientError as error:
             message = f"{type(error).__name__}: {error}"
             raise TelegramNetworkError(method=method, message=message) from error
+        # A garbled answer then fails as JSON: a decode error, which is retried.
+        text = content.decode(errors="replace")
         answer = self.check_response(
-            bot=bot, method=method, status_code=response.status, content=content.decode()
+            bot=bot, method=method, status_code=response.status, content=text
         )
         return cast(TelegramType, answer.result)
 
