@@ -31,7 +31,9 @@ from bot.i18n import MemberI18nMiddleware, create_i18n
 from bot.middlewares import DbSessionMiddleware, MemberMiddleware
 from bot.retry import RetryAfterMiddleware
 from handlers import build_root_router
+from handlers.outbound import TelegramRenderer
 from models.db import create_engine, create_session_factory
+from models.messages import MessagesWaiting
 from models.migrate import upgrade
 from scheduler import Clock
 from scheduler.sender import OutboxSender
@@ -95,6 +97,7 @@ def build_dispatcher(
     i18n: I18n,
     storage: BaseStorage,
     events_isolation: BaseEventIsolation,
+    messages_waiting: MessagesWaiting | None = None,
 ) -> Dispatcher:
     dispatcher = Dispatcher(
         storage=storage,
@@ -109,11 +112,25 @@ def build_dispatcher(
         for handler in dispatcher.shutdown.handlers
         if handler.callback != dispatcher.fsm.close
     ]
-    dispatcher.update.outer_middleware(DbSessionMiddleware(session_factory))
+    dispatcher.update.outer_middleware(DbSessionMiddleware(session_factory, messages_waiting))
     dispatcher.update.outer_middleware(MemberMiddleware())
     MemberI18nMiddleware(i18n).setup(dispatcher)
     dispatcher.include_router(build_root_router())
     return dispatcher
+
+
+def build_sender(
+    config: Config, session_factory: async_sessionmaker[AsyncSession], bot: Bot, i18n: I18n
+) -> OutboxSender:
+    """The outbox sender, delivering through the Telegram adapter."""
+    renderer = TelegramRenderer(i18n, paid_broadcast=config.outbox.allow_paid_broadcast)
+    return OutboxSender(
+        session_factory,
+        bot,
+        config.outbox,
+        renderer=renderer,
+        command_centre_ids=config.admins.telegram_ids,
+    )
 
 
 @dataclass
@@ -136,11 +153,8 @@ class Application:
         session_factory = create_session_factory(engine)
         i18n = create_i18n(config.i18n.default_locale)
         storage, isolation = build_storage(config, session_factory)
-        dispatcher = build_dispatcher(config, session_factory, i18n, storage, isolation)
-        sender = OutboxSender(
-            session_factory, bot, config.outbox, command_centre_ids=config.admins.telegram_ids
-        )
-        dispatcher["outbox_sender"] = sender
+        sender = build_sender(config, session_factory, bot, i18n)
+        dispatcher = build_dispatcher(config, session_factory, i18n, storage, isolation, sender)
         clock = Clock(config, session_factory, bot, i18n, sender)
         return cls(config, engine, session_factory, bot, dispatcher, i18n, clock, sender)
 

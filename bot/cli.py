@@ -209,7 +209,8 @@ async def status_command(config: Config, arguments: argparse.Namespace) -> int:
 
 
 async def invite_command(config: Config, arguments: argparse.Namespace) -> int:
-    from models.invite_batch import InviteRefused, invite_to_post, invite_vacant_posts
+    from models.invite_batch import invite_to_post, invite_vacant_posts
+    from models.refusals import Refused
     from models.org import Role
     from models.posts import node_by_path
 
@@ -230,7 +231,7 @@ async def invite_command(config: Config, arguments: argparse.Namespace) -> int:
         if arguments.role:
             try:
                 row = await invite_to_post(session, node, Role(arguments.role), ttl, None, link_for)
-            except InviteRefused as refused:
+            except Refused as refused:
                 print(f"wuji: {english(refused.key, **refused.params)}", file=sys.stderr)
                 return EXIT_FAILED
             print(row.link)

@@ -1,7 +1,6 @@
 """Command-centre commands about people: /invite, /revoke, /assign, /audit."""
 
 from datetime import timedelta
-from functools import partial
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
@@ -13,16 +12,15 @@ from bot.config import Config
 from bot.i18n import t
 from bot.invite_sheet import invite_sheet
 from handlers.filters import IsAdmin
-from handlers.notify import tell
 from handlers.rendering import describe_post
-from models.assignments import AssignmentRefused, assign_post, revoke_post
+from models.assignments import assign_post, revoke_post
 from models.base import as_utc
 from models.directory import member_by_username, recent_audit
-from models.invite_batch import InviteRefused, invite_to_post, invite_vacant_posts
+from models.invite_batch import invite_to_post, invite_vacant_posts
 from models.members import member_by_telegram_id
 from models.org import Role
-from models.posts import Recipient, node_by_path
-from scheduler.sender import OutboxSender
+from models.posts import node_by_path
+from models.refusals import Refused
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -57,7 +55,7 @@ async def invite(
     if role_word:
         try:
             row = await invite_to_post(session, node, Role(role_word), ttl, actor, link_for)
-        except InviteRefused as refused:
+        except Refused as refused:
             await message.answer(t(refused.key, **refused.params))
             return
         await message.answer(t("invite.link", path=row.path, role=row.role, link=row.link))
@@ -91,7 +89,6 @@ async def revoke(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    outbox_sender: OutboxSender | None = None,
 ) -> None:
     path, role, _ = parse_path_and_role(command.args)
     node = await node_by_path(session, path) if path else None
@@ -101,7 +98,7 @@ async def revoke(
     actor = message.from_user.id if message.from_user else 0
     try:
         change = await revoke_post(session, node, role, actor)
-    except AssignmentRefused as refused:
+    except Refused as refused:
         await message.answer(t(refused.key, **refused.params))
         return
     post_text = describe_post(change.post)
@@ -109,13 +106,6 @@ async def revoke(
         await message.answer(t("revoke.was_vacant", post=post_text))
         return
     await message.answer(t("revoke.done", post=post_text, name=change.former_holder.name))
-    await tell(
-        session,
-        outbox_sender,
-        [Recipient(change.former_holder.telegram_id, change.former_holder.locale)],
-        "revoke.holder_told",
-        post=partial(describe_post, change.post),
-    )
 
 
 @router.message(Command("assign"))
@@ -123,7 +113,6 @@ async def assign(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
-    outbox_sender: OutboxSender | None = None,
 ) -> None:
     path, role, rest = parse_path_and_role(command.args)
     node = await node_by_path(session, path) if path else None
@@ -145,18 +134,11 @@ async def assign(
     actor = message.from_user.id if message.from_user else 0
     try:
         change = await assign_post(session, node, role, member, actor)
-    except AssignmentRefused as refused:
+    except Refused as refused:
         await message.answer(t(refused.key, **refused.params))
         return
     post_text = describe_post(change.post)
     await message.answer(t("assign.done", post=post_text, name=member.name))
-    await tell(
-        session,
-        outbox_sender,
-        [Recipient(member.telegram_id, member.locale)],
-        "assign.member_told",
-        post=partial(describe_post, change.post),
-    )
 
 
 @router.message(Command("audit"))

@@ -10,7 +10,7 @@ from functools import partial
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -24,35 +24,31 @@ from aiogram.types import (
     User,
 )
 from aiogram.utils.deep_linking import create_deep_link
-from aiogram.utils.i18n import I18n
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
-from bot.i18n import LOCALES, locale_for_language_code, t
+from bot.i18n import locale_for_language_code, t
+from handlers.actions import ClaimDecision, ClaimWithdraw
 from handlers.contact import confirm_keyboard, contact_keyboard, is_own_contact
-from handlers.notify import admins, tell
 from handlers.rendering import describe_post, post_title
 from models.access import Scope, scope_of
 from models.claims import (
     Claimable,
     ClaimCheck,
-    ClaimKind,
     ClaimView,
     Decision,
     VacancyPage,
     Withdrawal,
     check_claimable,
     decide_claim,
-    deciders_of,
     open_claim,
     vacancies_in_scope,
     vacancies_under,
     withdraw_claim,
 )
 from models.groups import Binding, binding_of
-from models.posts import PostView, Recipient
-from scheduler.sender import OutboxSender
+from models.posts import PostView
 
 logger = logging.getLogger(__name__)
 router = Router(name=__name__)
@@ -82,15 +78,6 @@ class ScopeVacancyPage(CallbackData, prefix="pvac"):
 
 class ClaimStep(CallbackData, prefix="claim"):
     confirm: bool
-
-
-class ClaimDecision(CallbackData, prefix="claimd"):
-    claim_id: int
-    approve: bool
-
-
-class ClaimWithdraw(CallbackData, prefix="claimw"):
-    claim_id: int
 
 
 # --- vacancies -----------------------------------------------------------------------------
@@ -358,6 +345,7 @@ async def claim_confirmed(
         phone=str(data["phone"]),
         locale=locale_for_language_code(user.language_code, config.i18n.default_locale),
         username=user.username,
+        command_centre_ids=config.admins.telegram_ids,
     )
     if outcome.claimable is not Claimable.yes or outcome.post is None or outcome.claim_id is None:
         await bot.send_message(user.id, refusal_text(outcome))
@@ -371,53 +359,11 @@ async def claim_confirmed(
         t("claims.sent", post=describe_post(outcome.post)),
         reply_markup=withdraw.as_markup(),
     )
-    phone = str(data["phone"])
-    deciders = await deciders_of(session, outcome.post.post_id, user.id)
-    asked = await ask_deciders(bot, deciders, outcome.claim_id, user.full_name, phone, outcome.post)
-    if not asked:
-        # Nobody above could be reached (or there is nobody): the command centre decides.
-        await ask_deciders(
-            bot, admins(config), outcome.claim_id, user.full_name, phone, outcome.post
-        )
 
 
 @router.callback_query(ClaimStep.filter())
 async def claim_button_out_of_conversation(callback: CallbackQuery) -> None:
     await callback.answer(t("fallback.stale_button"), show_alert=True)
-
-
-async def ask_deciders(
-    bot: Bot,
-    recipients: list[Recipient],
-    claim_id: int,
-    name: str,
-    phone: str,
-    post: PostView,
-    key: str = "claims.decide",
-) -> int:
-    """Each decider gets the claim in their own language with Approve / Decline; returns how
-    many could be reached."""
-    i18n = I18n.get_current(no_error=False)
-    reached = 0
-    for recipient in {recipient.telegram_id: recipient for recipient in recipients}.values():
-        locale = recipient.locale if recipient.locale in LOCALES else i18n.default_locale
-        with i18n.use_locale(locale):
-            text = t(key, name=name, phone=phone, post=describe_post(post))
-            buttons = InlineKeyboardBuilder()
-            buttons.button(
-                text=t("claims.approve_button"),
-                callback_data=ClaimDecision(claim_id=claim_id, approve=True),
-            )
-            buttons.button(
-                text=t("claims.decline_button"),
-                callback_data=ClaimDecision(claim_id=claim_id, approve=False),
-            )
-        try:
-            await bot.send_message(recipient.telegram_id, text, reply_markup=buttons.as_markup())
-            reached += 1
-        except TelegramAPIError as error:
-            logger.warning("could not ask %s about claim %s: %s", recipient, claim_id, error)
-    return reached
 
 
 # --- the decision ------------------------------------------------------------------------
@@ -430,7 +376,6 @@ async def claim_decided(
     session: AsyncSession,
     bot: Bot,
     config: Config,
-    outbox_sender: OutboxSender | None = None,
 ) -> None:
     user = callback.from_user
     scope = await scope_of(session, user.id, config.admins.telegram_ids)
@@ -453,23 +398,6 @@ async def claim_decided(
         return
     await callback.answer()
     await bot.send_message(user.id, decider_text(outcome.decision, claim))
-    volunteer_key = {
-        Decision.approved: "claims.approved",
-        Decision.declined: "claims.declined",
-        Decision.post_held: "claims.post_taken",
-    }[outcome.decision]
-    if claim.kind == ClaimKind.phone_mismatch and outcome.decision is not Decision.post_held:
-        volunteer_key = {
-            Decision.approved: "registration.approved",
-            Decision.declined: "registration.declined",
-        }[outcome.decision]
-    await tell(
-        session,
-        outbox_sender,
-        [claim.volunteer],
-        volunteer_key,
-        post=partial(describe_post, claim.post),
-    )
 
 
 def decider_text(decision: Decision, claim: ClaimView) -> str:

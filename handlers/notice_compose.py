@@ -1,7 +1,6 @@
 """/notice: compose a notice down the tree, step by step, with a preview before it goes."""
 
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot, F, Router
@@ -20,6 +19,7 @@ from models.access import Scope, scope_of
 from models.base import utcnow
 from models.notices import (
     NoticeDraft,
+    NoticeRefused,
     bound_groups_in,
     create_notice,
     levels_below,
@@ -304,7 +304,6 @@ async def confirmed(
     session: AsyncSession,
     config: Config,
     bot: Bot,
-    **workflow: Any,
 ) -> None:
     data = await state.get_data()
     await state.clear()
@@ -314,36 +313,32 @@ async def confirmed(
         await callback.answer()
         await bot.send_message(callback.from_user.id, t("notice.cancelled"))
         return
-    # Re-check: the author may have lost the post since choosing the scope.
-    scope = await _scope(callback.from_user.id, session, config)
-    scope_node = await session.get(Node, data["scope_node_id"]) if data["scope_node_id"] else None
-    if not (scope.is_admin if scope_node is None else scope.sees(scope_node)):
+    send_at = datetime.fromisoformat(data["send_at"]) if data.get("send_at") else None
+    draft = NoticeDraft(
+        author_telegram_id=callback.from_user.id,
+        scope_node_id=data["scope_node_id"] or None,
+        levels=list(data["levels"]),
+        wants_ack=bool(data["wants_ack"]),
+        send_at=send_at,
+        text=data.get("text"),
+        from_chat_id=data.get("from_chat_id"),
+        message_id=data.get("message_id"),
+    )
+    try:
+        # The domain checks the scope again: the author may have lost the post meanwhile.
+        notice = await create_notice(
+            session, draft, await _scope(callback.from_user.id, session, config)
+        )
+    except NoticeRefused:
         await callback.answer(t("notice.not_allowed"), show_alert=True)
         return
     await callback.answer()
-    send_at = datetime.fromisoformat(data["send_at"]) if data.get("send_at") else None
-    notice = await create_notice(
-        session,
-        NoticeDraft(
-            author_telegram_id=callback.from_user.id,
-            scope_node_id=scope_node.id if scope_node else None,
-            levels=list(data["levels"]),
-            wants_ack=bool(data["wants_ack"]),
-            send_at=send_at,
-            text=data.get("text"),
-            from_chat_id=data.get("from_chat_id"),
-            message_id=data.get("message_id"),
-        ),
-    )
     if send_at is None:
         status = t("notice.sending", id=notice.id)
     else:
         status = t("notice.scheduled", id=notice.id, when=send_at.strftime("%Y-%m-%d %H:%M"))
     progress = await bot.send_message(callback.from_user.id, status)
     await set_progress_message(session, notice.id, progress.chat.id, progress.message_id)
-    sender = workflow.get("outbox_sender")
-    if sender is not None:
-        sender.wake()
 
 
 async def _scope(telegram_id: int, session: AsyncSession, config: Config) -> Scope:

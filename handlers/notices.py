@@ -2,25 +2,20 @@
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import t
+from handlers.actions import NoticeAck
 from handlers.directory import caller_scope
 from models.base import as_utc
-from models.notices import acknowledge, missing, recent_notices, rollup, totals
+from models.notice_rollups import missing, recent_notices, rollup, totals
+from models.notices import acknowledge
 from models.org import Level, Node
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
-
-
-class NoticeAck(CallbackData, prefix="ack"):
-    """Carried by every delivered notice; the outbox writes it as ``ack:<id>``."""
-
-    notice_id: int
 
 
 # --- acknowledgement --------------------------------------------------------------------

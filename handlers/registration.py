@@ -1,8 +1,6 @@
 """Registration by invite link: /start <token> → share own phone → confirm → bound.
 Also /me (my posts) and /leave (give one up)."""
 
-from functools import partial
-
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.filters.callback_data import CallbackData
@@ -18,16 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import locale_for_language_code, t
-from handlers.claims import ask_deciders
 from handlers.contact import confirm_keyboard, contact_keyboard, is_own_contact
-from handlers.notify import admins, tell
 from handlers.rendering import describe_post, post_button_text
 from models.invites import InviteStatus, check_invite, lookup_invite
 from models.org import Member
-from models.posts import posts_of, superiors_of
+from models.posts import posts_of
 from models.registration import RegistrationResult, register_by_invite
 from models.resignation import leave_post
-from scheduler.sender import OutboxSender
 
 router = Router(name=__name__)
 router.message.filter(F.chat.type == "private")
@@ -108,7 +103,6 @@ async def registration_decided(
     session: AsyncSession,
     bot: Bot,
     config: Config,
-    outbox_sender: OutboxSender | None = None,
 ) -> None:
     data = await state.get_data()
     await state.clear()
@@ -131,34 +125,16 @@ async def registration_decided(
         # above told of a registration, say) come in the member's language too.
         locale=locale_for_language_code(user.language_code, config.i18n.default_locale),
         username=user.username,
+        command_centre_ids=config.admins.telegram_ids,
     )
     if outcome.result is RegistrationResult.invite_invalid or outcome.post is None:
         await bot.send_message(user.id, t(f"invite.{outcome.invite_status.value}"))
         return
-    post = outcome.post
-    post_text = describe_post(post)
-    if outcome.result is RegistrationResult.held_for_admin and outcome.claim_id is not None:
+    post_text = describe_post(outcome.post)
+    if outcome.result is RegistrationResult.held_for_admin:
         await bot.send_message(user.id, t("registration.held_for_admin", post=post_text))
-        await ask_deciders(
-            bot,
-            admins(config),
-            outcome.claim_id,
-            user.full_name,
-            str(data["phone"]),
-            post,
-            key="registration.admin_phone_mismatch",
-        )
         return
     await bot.send_message(user.id, t("registration.bound", post=post_text))
-    superiors = await superiors_of(session, post.node_id) or admins(config)
-    await tell(
-        session,
-        outbox_sender,
-        superiors,
-        "registration.superior_told",
-        name=user.full_name,
-        post=partial(describe_post, post),
-    )
 
 
 @router.callback_query(RegistrationStep.filter())
@@ -220,24 +196,19 @@ async def leave(
     member: Member | None,
     bot: Bot,
     config: Config,
-    outbox_sender: OutboxSender | None = None,
 ) -> None:
     if member is None:
         await callback.answer(t("leave.not_yours"), show_alert=True)
         return
-    post = await leave_post(session, callback_data.post_id, member.id, callback.from_user.id)
+    post = await leave_post(
+        session,
+        callback_data.post_id,
+        member.id,
+        callback.from_user.id,
+        command_centre_ids=config.admins.telegram_ids,
+    )
     if post is None:
         await callback.answer(t("leave.not_yours"), show_alert=True)
         return
     await callback.answer()
-    post_text = describe_post(post)
-    await bot.send_message(callback.from_user.id, t("leave.done", post=post_text))
-    superiors = await superiors_of(session, post.node_id) or admins(config)
-    await tell(
-        session,
-        outbox_sender,
-        superiors,
-        "leave.superior_told",
-        name=member.name,
-        post=partial(describe_post, post),
-    )
+    await bot.send_message(callback.from_user.id, t("leave.done", post=describe_post(post)))

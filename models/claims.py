@@ -6,6 +6,7 @@ up decides: holders of the parent node's posts, or the next ancestor's when thos
 vacant, or the command centre above the zones. Approval binds the post.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -15,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.access import Scope
 from models.audit import record
 from models.base import utcnow
-from models.groups import under
-from models.org import LEVELS, Level, Member, Node, Post
+from models.invites import revoke_invites
+from models.messages import Action, ActionKind
+from models.notify import command_centre, post_ref, tell
+from models.org import LEVELS, Member, Node, Post, subtree, under
 from models.people import Claim, ClaimKind, ClaimStatus, GroupChat
 from models.phones import normalize_contact_phone
 from models.posts import PostView, Recipient, bind, post_view
@@ -66,12 +69,7 @@ async def vacancies_in_scope(
     if scope.is_admin:
         where: ColumnElement[bool] = true()
     elif scope.roots:
-        where = or_(
-            *(
-                getattr(Node, Level(level).ancestor_column) == root_id
-                for root_id, level in sorted(scope.roots)
-            )
-        )
+        where = or_(*(subtree(root_id, level) for root_id, level in sorted(scope.roots)))
     else:
         where = false()
     return await _vacancies(session, where, offset, limit)
@@ -136,8 +134,10 @@ async def open_claim(
     phone: str,
     locale: str | None,
     username: str | None = None,
+    command_centre_ids: Sequence[int] = (),
 ) -> ClaimCheck:
-    """Open the volunteer's claim if the post is still claimable. Commits."""
+    """Open the volunteer's claim if the post is still claimable, and put it to its deciders
+    in the same transaction. Commits."""
     # Locking the post serialises two volunteers confirming at once (PostgreSQL; SQLite
     # has a single writer anyway).
     await session.get(Post, post_id, with_for_update=True)
@@ -152,26 +152,46 @@ async def open_claim(
     record(
         session, "claim.opened", telegram_id, claim_id=claim.id, post_id=post_id, kind="volunteer"
     )
+    assert check.post is not None  # a claimable post was found
+    await tell(
+        session,
+        await deciders_of(session, post_id, telegram_id, reachable_only=True)
+        or command_centre(command_centre_ids),
+        "claims.decide",
+        {"name": name, "phone": normalized, "post": post_ref(check.post)},
+        actions=(
+            Action(ActionKind.approve_claim, claim.id),
+            Action(ActionKind.decline_claim, claim.id),
+        ),
+        dedupe=f"claim:{claim.id}:ask",
+        fallback_to_command_centre=True,
+    )
     await session.commit()
     return ClaimCheck(Claimable.yes, check.post, claim.id)
 
 
-async def deciders_of(session: AsyncSession, post_id: int, claimer: int) -> list[Recipient]:
+async def deciders_of(
+    session: AsyncSession, post_id: int, claimer: int, *, reachable_only: bool = False
+) -> list[Recipient]:
     """Who decides a claim on the post: the holders of the parent node's posts, or of the
-    nearest ancestor's that has any. Empty for a zone post or a vacant chain above: the
-    command centre decides then."""
+    nearest ancestor's that has any (that the bot can reach, with ``reachable_only``).
+    Empty for a zone post or a vacant chain above: the command centre decides then."""
     post = await session.get(Post, post_id)
     node = await session.get(Node, post.node_id) if post else None
     if node is None:
         return []
     for ancestor_id in _ancestor_ids(node)[1:]:
         rows = await session.execute(
-            select(Member.telegram_id, Member.locale)
+            select(Member.telegram_id, Member.id)
             .join(Post, Post.holder_id == Member.id)
-            .where(Post.node_id == ancestor_id, Member.telegram_id != claimer)
+            .where(
+                Post.node_id == ancestor_id,
+                Member.telegram_id != claimer,
+                Member.reachable.is_(True) if reachable_only else true(),
+            )
             .order_by(Post.role)
         )
-        recipients = [Recipient(telegram_id, locale) for telegram_id, locale in rows]
+        recipients = [Recipient(telegram_id, member_id) for telegram_id, member_id in rows]
         if recipients:
             return recipients
     return []
@@ -206,7 +226,7 @@ async def claim_view(session: AsyncSession, claim_id: int) -> ClaimView | None:
         claim.id,
         claim.status,
         post,
-        Recipient(member.telegram_id, member.locale),
+        Recipient(member.telegram_id, member.id),
         member.name,
         claim.phone,
         claim.kind,
@@ -260,13 +280,32 @@ async def decide_claim(
         decision = Decision.approved
         claim.status = ClaimStatus.approved
         await bind(session, post, member, actor, how="claim")
+        # An invite left open for the post must not revive it once the volunteer leaves.
+        await revoke_invites(session, post.id, actor)
         record(session, "claim.approved", actor, claim_id=claim.id, post_id=post.id)
     else:
         decision = Decision.declined
         claim.status = ClaimStatus.declined
         record(session, "claim.declined", actor, claim_id=claim.id, post_id=post.id)
+    view = await claim_view(session, claim_id)
+    assert view is not None  # the claim, its post and its member were just read
+    await tell(
+        session,
+        [view.volunteer],
+        _volunteer_told(decision, ClaimKind(claim.kind)),
+        {"post": post_ref(view.post)},
+        dedupe=f"claim:{claim.id}:decided",
+    )
     await session.commit()
-    return DecisionOutcome(decision, await claim_view(session, claim_id))
+    return DecisionOutcome(decision, view)
+
+
+def _volunteer_told(decision: Decision, kind: ClaimKind) -> str:
+    if decision is Decision.post_held:
+        return "claims.post_taken"
+    if kind is ClaimKind.phone_mismatch:
+        return "registration.approved" if decision is Decision.approved else "registration.declined"
+    return "claims.approved" if decision is Decision.approved else "claims.declined"
 
 
 class Withdrawal(StrEnum):

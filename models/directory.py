@@ -2,11 +2,11 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.audit import record
-from models.org import LEVELS, Level, Member, Node, Post
+from models.org import LEVELS, Level, Member, Node, Post, under
 from models.system import AuditEntry
 
 
@@ -32,13 +32,6 @@ class Holding:
     roster_phone: str | None
 
 
-def _in_subtree(node: Node | None) -> ColumnElement[bool]:
-    if node is None:
-        return true()
-    column: ColumnElement[int] = getattr(Node, Level(node.level).ancestor_column)
-    return column == node.id
-
-
 async def coverage_by_level(session: AsyncSession, node: Node | None) -> list[Coverage]:
     """Nodes, posts and filled posts per level in the subtree (the county for None)."""
     rows = await session.execute(
@@ -49,7 +42,7 @@ async def coverage_by_level(session: AsyncSession, node: Node | None) -> list[Co
             func.count(Post.holder_id),
         )
         .join(Post, Post.node_id == Node.id)
-        .where(_in_subtree(node))
+        .where(under(node))
         .group_by(Node.level)
     )
     by_level = {
@@ -78,7 +71,7 @@ async def coverage_by_child(
         .select_from(Node)
         .join(Post, Post.node_id == Node.id)
         .join(child, child.c.id == child_column)
-        .where(_in_subtree(node))
+        .where(under(node))
         .group_by(child.c.path)
         .order_by(child.c.path)
         .limit(limit)

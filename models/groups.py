@@ -6,13 +6,13 @@ A bound group sees counts and statuses of its node's subtree only, never a perso
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.access import Scope
 from models.audit import record
 from models.base import utcnow
-from models.org import Level, Member, Node, Post
+from models.org import Member, Node, Post, under
 from models.people import GroupChat
 
 
@@ -54,11 +54,6 @@ class UnbindResult(StrEnum):
 
 def node_view(node: Node) -> NodeView:
     return NodeView(node.id, node.level, node.name, node.path)
-
-
-def under(node: Node) -> ColumnElement[bool]:
-    """Nodes of ``node``'s subtree, the node itself included."""
-    return getattr(Node, Level(node.level).ancestor_column) == node.id
 
 
 async def vacant_count(session: AsyncSession, node: Node) -> int:

@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.invites import create_invites
-from models.org import Level, Node, Post, Role
+from models.org import Node, Post, Role, under
+from models.refusals import Refused
 
 
 @dataclass(frozen=True)
@@ -21,15 +22,6 @@ class InviteRow:
     link: str
 
 
-class InviteRefused(Exception):
-    """Why no invite was issued, as a message key and its parameters."""
-
-    def __init__(self, key: str, **params: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.params = params
-
-
 async def invite_to_post(
     session: AsyncSession,
     node: Node,
@@ -40,9 +32,9 @@ async def invite_to_post(
 ) -> InviteRow:
     post = await session.scalar(select(Post).where(Post.node_id == node.id, Post.role == role))
     if post is None:
-        raise InviteRefused("invite.no_post", path=node.path, role=role.value)
+        raise Refused("invite.no_post", path=node.path, role=role.value)
     if post.holder_id is not None:
-        raise InviteRefused("invite.already_held", path=node.path, role=role.value)
+        raise Refused("invite.already_held", path=node.path, role=role.value)
     token = (await create_invites(session, [post.id], ttl, actor))[post.id]
     await session.commit()
     return _row(node, post, link_for(token))
@@ -56,11 +48,10 @@ async def invite_vacant_posts(
     link_for: Callable[[str], str],
 ) -> list[InviteRow]:
     """One new invite for every vacant post in the node's subtree, in path order."""
-    column = getattr(Node, Level(node.level).ancestor_column)
     rows = await session.execute(
         select(Node, Post)
         .join(Post, Post.node_id == Node.id)
-        .where(column == node.id, Post.holder_id.is_(None))
+        .where(under(node), Post.holder_id.is_(None))
         .order_by(Node.path, Post.role)
     )
     vacant = rows.tuples().all()

@@ -104,12 +104,19 @@ async def revoke_invites(session: AsyncSession, post_id: int, actor: int | None)
         .values(revoked_at=utcnow())
     )
     record(session, "invite.revoked", actor, post_id=post_id)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def mark_used(session: AsyncSession, invite_id: int, member_id: int) -> None:
-    invite = await session.get(Invite, invite_id)
-    if invite is not None:
-        invite.used_at = utcnow()
-        invite.used_by = member_id
-        record(session, "invite.used", None, invite_id=invite_id, member_id=member_id)
+async def mark_used(session: AsyncSession, invite_id: int, member_id: int) -> bool:
+    """Marks the invite used, only if it is still unused and not revoked: False when another
+    confirmation got there first (the database decides, so this holds on SQLite too)."""
+    result = await session.execute(
+        update(Invite)
+        .where(Invite.id == invite_id, Invite.used_at.is_(None), Invite.revoked_at.is_(None))
+        .values(used_at=utcnow(), used_by=member_id),
+        execution_options={"synchronize_session": False},
+    )
+    if not getattr(result, "rowcount", 0):
+        return False
+    record(session, "invite.used", None, invite_id=invite_id, member_id=member_id)
+    return True

@@ -4,7 +4,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.org import Member
-from models.outbox import mark_unreachable
+from models.outbox.reachability import mark_unreachable
 
 
 async def member_by_telegram_id(session: AsyncSession, telegram_id: int) -> Member | None:

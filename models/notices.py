@@ -7,9 +7,8 @@ records them, with dedupe keys, so a crash or a second run adds nothing twice.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -21,7 +20,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    func,
     insert,
     select,
     update,
@@ -29,11 +27,20 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.access import Scope
 from models.audit import record
 from models.base import Base, utcnow
-from models.org import LEVELS, Level, Member, Node, Post
-from models.outbox import MessageKind, OutgoingMessage, enqueue
+from models.messages import Action, ActionKind, NoticeBody
+from models.org import LEVELS, Level, Member, Node, Post, under
+from models.outbox.table import OutgoingMessage, enqueue
 from models.people import GroupChat
+
+
+class NoticeKind(StrEnum):
+    # HTML written by the author, already escaped.
+    text = "text"
+    # The author's own message (a photo, a document…), sent on as it is.
+    copy = "copy"
 
 
 class NoticeStatus(StrEnum):
@@ -107,12 +114,6 @@ def levels_below(scope_level: str | None) -> list[str]:
     return [level.value for level in LEVELS[start:]]
 
 
-def _subtree(scope: Node | None) -> Any:
-    if scope is None:
-        return True
-    return getattr(Node, Level(scope.level).ancestor_column) == scope.id
-
-
 async def recipients_of(
     session: AsyncSession, scope: Node | None, levels: list[str]
 ) -> list[tuple[int, int, int, str]]:
@@ -122,7 +123,7 @@ async def recipients_of(
         select(Member.id, Member.telegram_id, Node.id, Post.role, Node.level)
         .join(Post, Post.holder_id == Member.id)
         .join(Node, Node.id == Post.node_id)
-        .where(_subtree(scope), Node.level.in_(levels))
+        .where(under(scope), Node.level.in_(levels))
     )
     best: dict[int, tuple[int, int, int, str, int]] = {}
     for member_id, telegram_id, node_id, role, level in rows:
@@ -132,14 +133,45 @@ async def recipients_of(
     return [entry[:4] for entry in best.values()]
 
 
-async def create_notice(session: AsyncSession, draft: NoticeDraft) -> Notice:
+class NoticeRefused(Exception):
+    """The author may not send this notice: the scope is not theirs, or a level lies
+    above it."""
+
+
+@dataclass(frozen=True)
+class NoticeContent:
+    """What a delivery adapter needs to show a notice."""
+
+    notice_id: int
+    kind: NoticeKind
+    text: str | None
+    from_chat_id: int | None
+    message_id: int | None
+
+
+async def may_send_to(session: AsyncSession, scope: Scope, scope_node_id: int | None) -> bool:
+    """Admins send to the whole county or any node; a lead or officer to a node of its own
+    subtrees."""
+    if scope_node_id is None:
+        return scope.is_admin
+    node = await session.get(Node, scope_node_id)
+    return node is not None and scope.sees(node)
+
+
+async def create_notice(session: AsyncSession, draft: NoticeDraft, scope: Scope) -> Notice:
     """Records the notice; when it is due now, fans it out in the same transaction.
-    Commits."""
+    Raises ``NoticeRefused`` for a scope the author does not hold. Commits."""
+    if not await may_send_to(session, scope, draft.scope_node_id):
+        raise NoticeRefused(draft.scope_node_id)
+    scope_node = await session.get(Node, draft.scope_node_id) if draft.scope_node_id else None
+    allowed = set(levels_below(scope_node.level if scope_node else None))
+    if not draft.levels or not set(draft.levels) <= allowed:
+        raise NoticeRefused(draft.scope_node_id)
     notice = Notice(
         author_telegram_id=draft.author_telegram_id,
         scope_node_id=draft.scope_node_id,
         levels=draft.levels,
-        kind=MessageKind.text.value if draft.text is not None else MessageKind.copy.value,
+        kind=NoticeKind.text if draft.text is not None else NoticeKind.copy,
         text=draft.text,
         from_chat_id=draft.from_chat_id,
         message_id=draft.message_id,
@@ -177,13 +209,21 @@ async def dispatch_due_notices(session: AsyncSession) -> list[int]:
 async def bound_groups_in(session: AsyncSession, scope: Node | None) -> list[int]:
     """Chat ids of the group chats bound to a node inside the subtree."""
     rows = await session.scalars(
-        select(GroupChat.chat_id).join(Node, Node.id == GroupChat.node_id).where(_subtree(scope))
+        select(GroupChat.chat_id).join(Node, Node.id == GroupChat.node_id).where(under(scope))
     )
     return list(rows)
 
 
-def ack_markup(notice_id: int, label: str) -> dict[str, Any]:
-    return {"inline_keyboard": [[{"text": label, "callback_data": f"ack:{notice_id}"}]]}
+async def notice_contents(session: AsyncSession, notice_ids: set[int]) -> dict[int, NoticeContent]:
+    rows = await session.execute(
+        select(Notice.id, Notice.kind, Notice.text, Notice.from_chat_id, Notice.message_id).where(
+            Notice.id.in_(notice_ids)
+        )
+    )
+    return {
+        notice_id: NoticeContent(notice_id, NoticeKind(kind), text, from_chat_id, message_id)
+        for notice_id, kind, text, from_chat_id, message_id in rows
+    }
 
 
 async def _fan_out(session: AsyncSession, notice: Notice) -> None:
@@ -197,17 +237,27 @@ async def _fan_out(session: AsyncSession, notice: Notice) -> None:
                 for member_id, _, node_id, role in recipients
             ],
         )
-    # The button's label is in the reader's language at delivery; here it is bilingual,
-    # because one outbox row serves whoever reads it.
-    markup = ack_markup(notice.id, "收到 / Received") if notice.wants_ack else None
+    body = NoticeBody(notice.id)
+    source = source_of(notice.id)
+    # Members acknowledge; a group only reads.
+    actions = (Action(ActionKind.acknowledge_notice, notice.id),) if notice.wants_ack else ()
     messages = [
-        _message(notice, telegram_id, f"member:{member_id}", markup, member_id)
+        OutgoingMessage(
+            chat_id=telegram_id,
+            member_id=member_id,
+            content=body,
+            actions=actions,
+            dedupe_key=f"{source}:member:{member_id}",
+            source=source,
+        )
         for member_id, telegram_id, _, _ in recipients
     ]
-    groups = await session.scalars(
-        select(GroupChat.chat_id).join(Node, Node.id == GroupChat.node_id).where(_subtree(scope))
+    messages.extend(
+        OutgoingMessage(
+            chat_id=chat_id, content=body, dedupe_key=f"{source}:chat:{chat_id}", source=source
+        )
+        for chat_id in await bound_groups_in(session, scope)
     )
-    messages.extend(_message(notice, chat_id, f"chat:{chat_id}", None, None) for chat_id in groups)
     await enqueue(session, messages)
     notice.status = NoticeStatus.dispatched
     notice.dispatched_at = utcnow()
@@ -218,30 +268,6 @@ async def _fan_out(session: AsyncSession, notice: Notice) -> None:
         notice_id=notice.id,
         recipients=len(recipients),
     )
-
-
-def _message(
-    notice: Notice,
-    chat_id: int,
-    key: str,
-    markup: dict[str, Any] | None,
-    member_id: int | None,
-) -> OutgoingMessage:
-    common: dict[str, Any] = {
-        "chat_id": chat_id,
-        "member_id": member_id,
-        "reply_markup": markup,
-        "dedupe_key": f"{source_of(notice.id)}:{key}",
-        "source": source_of(notice.id),
-    }
-    if notice.kind == MessageKind.copy:
-        return OutgoingMessage(
-            kind=MessageKind.copy,
-            from_chat_id=notice.from_chat_id,
-            message_id=notice.message_id,
-            **common,
-        )
-    return OutgoingMessage(text=notice.text, **common)
 
 
 async def acknowledge(session: AsyncSession, notice_id: int, telegram_id: int) -> bool | None:
@@ -264,83 +290,6 @@ async def acknowledge(session: AsyncSession, notice_id: int, telegram_id: int) -
     return True
 
 
-@dataclass(frozen=True)
-class Rollup:
-    label: str
-    recipients: int
-    acked: int
-
-
-async def rollup(
-    session: AsyncSession, notice_id: int, level: Level, within: Node | None
-) -> list[Rollup]:
-    """Acknowledgements per node of ``level`` (grid or building), for recipients at or below
-    it, inside ``within`` (None: all)."""
-    column = getattr(Node, level.ancestor_column)
-    parent = Node.__table__.alias("rolled")
-    rows = await session.execute(
-        select(parent.c.path, func.count(NoticeRecipient.id), func.count(NoticeRecipient.acked_at))
-        .select_from(NoticeRecipient)
-        .join(Node, Node.id == NoticeRecipient.node_id)
-        .join(parent, parent.c.id == column)
-        .where(NoticeRecipient.notice_id == notice_id, _subtree(within))
-        .group_by(parent.c.path)
-        .order_by(parent.c.path)
-    )
-    return [Rollup(path, total, acked) for path, total, acked in rows]
-
-
-async def totals(session: AsyncSession, notice_id: int, within: Node | None) -> Rollup:
-    row = (
-        await session.execute(
-            select(func.count(NoticeRecipient.id), func.count(NoticeRecipient.acked_at))
-            .join(Node, Node.id == NoticeRecipient.node_id)
-            .where(NoticeRecipient.notice_id == notice_id, _subtree(within))
-        )
-    ).one()
-    return Rollup("", int(row[0]), int(row[1]))
-
-
-async def missing(
-    session: AsyncSession, notice_id: int, within: Node | None, limit: int = 50
-) -> list[tuple[str, str, str]]:
-    """(name, node path, role) of recipients who have not acknowledged, inside ``within``."""
-    rows = await session.execute(
-        select(Member.name, Node.path, NoticeRecipient.role)
-        .select_from(NoticeRecipient)
-        .join(Member, Member.id == NoticeRecipient.member_id)
-        .join(Node, Node.id == NoticeRecipient.node_id)
-        .where(
-            NoticeRecipient.notice_id == notice_id,
-            NoticeRecipient.acked_at.is_(None),
-            _subtree(within),
-        )
-        .order_by(Node.path)
-        .limit(limit)
-    )
-    return [(name, path, role) for name, path, role in rows]
-
-
-async def recent_notices(
-    session: AsyncSession, author_telegram_id: int | None, limit: int = 10
-) -> list[tuple[Notice, int, int]]:
-    """Recent notices (by the author, or all for None) with recipients and acknowledgements."""
-    query = (
-        select(
-            Notice,
-            func.count(NoticeRecipient.id),
-            func.count(NoticeRecipient.acked_at),
-        )
-        .outerjoin(NoticeRecipient, NoticeRecipient.notice_id == Notice.id)
-        .group_by(Notice.id)
-        .order_by(Notice.id.desc())
-        .limit(limit)
-    )
-    if author_telegram_id is not None:
-        query = query.where(Notice.author_telegram_id == author_telegram_id)
-    return [(notice, total, acked) for notice, total, acked in await session.execute(query)]
-
-
 async def set_progress_message(
     session: AsyncSession, notice_id: int, chat_id: int, message_id: int
 ) -> None:
@@ -350,87 +299,6 @@ async def set_progress_message(
         .values(progress_chat_id=chat_id, progress_message_id=message_id)
     )
     await session.commit()
-
-
-@dataclass(frozen=True)
-class Straggler:
-    """A recipient who has not acknowledged yet."""
-
-    member_id: int
-    telegram_id: int
-    locale: str | None
-    name: str
-    node_id: int
-    path: str
-    role: str
-    level: str
-    parent_id: int | None
-
-
-async def notices_to_remind(session: AsyncSession, after: timedelta) -> list[Notice]:
-    return list(
-        await session.scalars(
-            select(Notice).where(
-                Notice.status == NoticeStatus.dispatched,
-                Notice.wants_ack.is_(True),
-                Notice.reminded_at.is_(None),
-                Notice.dispatched_at <= utcnow() - after,
-            )
-        )
-    )
-
-
-async def notices_to_escalate(session: AsyncSession, after: timedelta) -> list[Notice]:
-    return list(
-        await session.scalars(
-            select(Notice).where(
-                Notice.status == NoticeStatus.dispatched,
-                Notice.wants_ack.is_(True),
-                Notice.escalated_at.is_(None),
-                Notice.reminded_at <= utcnow() - after,
-            )
-        )
-    )
-
-
-async def stragglers(session: AsyncSession, notice_id: int) -> list[Straggler]:
-    rows = await session.execute(
-        select(
-            Member.id,
-            Member.telegram_id,
-            Member.locale,
-            Member.name,
-            Node.id,
-            Node.path,
-            NoticeRecipient.role,
-            Node.level,
-            Node.parent_id,
-        )
-        .select_from(NoticeRecipient)
-        .join(Member, Member.id == NoticeRecipient.member_id)
-        .join(Node, Node.id == NoticeRecipient.node_id)
-        .where(NoticeRecipient.notice_id == notice_id, NoticeRecipient.acked_at.is_(None))
-        .order_by(Node.path)
-    )
-    return [Straggler(*row) for row in rows]
-
-
-async def holders_at(
-    session: AsyncSession, node_ids: set[int]
-) -> dict[int, list[tuple[int, str | None]]]:
-    """(telegram id, locale) of the lead and officer of each node."""
-    found: dict[int, list[tuple[int, str | None]]] = {node_id: [] for node_id in node_ids}
-    if not node_ids:
-        return found
-    rows = await session.execute(
-        select(Post.node_id, Member.telegram_id, Member.locale)
-        .join(Member, Member.id == Post.holder_id)
-        .where(Post.node_id.in_(node_ids))
-        .order_by(Post.role)
-    )
-    for node_id, telegram_id, locale in rows:
-        found[node_id].append((telegram_id, locale))
-    return found
 
 
 async def dispatched_with_open_progress(session: AsyncSession) -> list[Notice]:

@@ -19,8 +19,10 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from models.base import Base, utcnow
 
@@ -125,3 +127,17 @@ class Post(Base):
     # Who the county's roster says should hold the post, before anyone registers.
     roster_name: Mapped[str | None] = mapped_column(String(200))
     roster_phone: Mapped[str | None] = mapped_column(String(32))
+
+
+def subtree(node_id: int | None, level: str | None) -> ColumnElement[bool]:
+    """``Node`` rows in the subtree of the node (itself included): one equality on an
+    indexed ancestor column. ``node_id`` None: the whole county."""
+    if node_id is None or level is None:
+        return true()
+    column: ColumnElement[int] = getattr(Node, Level(level).ancestor_column)
+    return column == node_id
+
+
+def under(node: Node | None) -> ColumnElement[bool]:
+    """``Node`` rows in the subtree of ``node`` (the county for None)."""
+    return subtree(None, None) if node is None else subtree(node.id, node.level)

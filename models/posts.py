@@ -52,8 +52,11 @@ async def posts_of(session: AsyncSession, member_id: int) -> list[PostView]:
 
 @dataclass(frozen=True)
 class Recipient:
+    """Someone to tell: a member (``member_id``) or a command-centre address from the
+    config (``member_id`` None). Messages are rendered in the reader's language when sent."""
+
     telegram_id: int
-    locale: str | None
+    member_id: int | None = None
 
 
 async def superiors_of(session: AsyncSession, node_id: int) -> list[Recipient]:
@@ -63,12 +66,12 @@ async def superiors_of(session: AsyncSession, node_id: int) -> list[Recipient]:
     if node is None or node.parent_id is None:
         return []
     rows = await session.execute(
-        select(Member.telegram_id, Member.locale)
+        select(Member.telegram_id, Member.id)
         .join(Post, Post.holder_id == Member.id)
         .where(Post.node_id == node.parent_id)
         .order_by(Post.role)
     )
-    return [Recipient(telegram_id, locale) for telegram_id, locale in rows]
+    return [Recipient(telegram_id, member_id) for telegram_id, member_id in rows]
 
 
 async def bind(

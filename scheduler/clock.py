@@ -74,8 +74,8 @@ class Clock:
             self.sender.wake()
 
     async def _remind_and_escalate(self) -> None:
-        await notice_jobs.remind_and_escalate(self.session_factory, self.i18n, self.config)
-        self.sender.wake()
+        if await notice_jobs.remind_and_escalate(self.session_factory, self.config):
+            self.sender.wake()
 
     def shutdown(self) -> None:
         if self.scheduler is not None and self.scheduler.running:

@@ -2,23 +2,25 @@
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
-from bot.i18n import create_i18n
+from models.access import Scope, scope_of
 from models.base import utcnow
 from models.notices import (
     Notice,
     NoticeDraft,
     NoticeRecipient,
+    NoticeRefused,
     NoticeStatus,
     acknowledge,
     create_notice,
     dispatch_due_notices,
 )
 from models.org import Member, Role
-from models.outbox import OutboxMessage
+from models.outbox.table import OutboxMessage
 from models.posts import bind, node_by_path, post_at
 from models.roster import RosterSource, import_roster
 from scheduler.notice_jobs import remind_and_escalate
@@ -29,6 +31,7 @@ ROSTER = (
     "东关社区,片区01,幸福小区,1号楼,2单元,101\n"
 ).encode()
 ADMIN = 1
+COUNTY_WIDE = Scope(is_admin=True, roots=frozenset())
 
 
 async def seat(session: AsyncSession, path: str, role: Role, telegram_id: int, name: str) -> None:
@@ -71,6 +74,7 @@ async def test_a_scheduled_notice_fans_out_once_when_due(session: AsyncSession) 
             send_at=utcnow() + timedelta(hours=1),
             text="明天停水",
         ),
+        COUNTY_WIDE,
     )
     assert notice.status == NoticeStatus.scheduled
     assert await dispatch_due_notices(session) == []
@@ -85,7 +89,9 @@ async def test_a_scheduled_notice_fans_out_once_when_due(session: AsyncSession) 
     assert await dispatch_due_notices(session) == []
     rows = await outbox_rows(session, f"notice:{notice.id}")
     assert sorted(row.chat_id for row in rows) == [20, 30, 31]  # not the grid lead
-    assert all(row.payload["text"] == "明天停水" for row in rows)
+    # The rows name the notice and the action, never its text or a keyboard.
+    ack = [["acknowledge_notice", notice.id]]
+    assert all(row.payload == {"notice": notice.id, "actions": ack} for row in rows)
 
 
 async def test_unacknowledged_are_reminded_then_named_to_the_lead_above(
@@ -102,6 +108,7 @@ async def test_unacknowledged_are_reminded_then_named_to_the_lead_above(
             send_at=None,
             text="请核对名单",
         ),
+        COUNTY_WIDE,
     )
     assert await acknowledge(session, notice.id, 10) is True
     assert await acknowledge(session, notice.id, 10) is False
@@ -109,24 +116,23 @@ async def test_unacknowledged_are_reminded_then_named_to_the_lead_above(
 
     config = Config()
     config.admins.telegram_ids = [ADMIN]
-    i18n = create_i18n("zh_Hans")
-    await remind_and_escalate(session_factory, i18n, config)  # too early: nothing
+    await remind_and_escalate(session_factory, config)  # too early: nothing
     assert await outbox_rows(session, f"notice:{notice.id}:remind") == []
 
     await session.execute(update(Notice).values(dispatched_at=utcnow() - timedelta(hours=2)))
     await session.commit()
-    await remind_and_escalate(session_factory, i18n, config)
-    await remind_and_escalate(session_factory, i18n, config)
+    await remind_and_escalate(session_factory, config)
+    await remind_and_escalate(session_factory, config)
     reminders = await outbox_rows(session, f"notice:{notice.id}:remind")
     assert sorted(row.chat_id for row in reminders) == [20, 30, 31]
-    assert all(f"#{notice.id}" in row.payload["text"] for row in reminders)
+    assert all(row.payload["params"] == {"id": notice.id} for row in reminders)
 
     await session.execute(update(Notice).values(reminded_at=utcnow() - timedelta(hours=2)))
     await session.commit()
-    await remind_and_escalate(session_factory, i18n, config)
-    await remind_and_escalate(session_factory, i18n, config)
+    await remind_and_escalate(session_factory, config)
+    await remind_and_escalate(session_factory, config)
     escalations = {
-        row.chat_id: row.payload["text"]
+        row.chat_id: row.payload["params"]["names"]
         for row in await outbox_rows(session, f"notice:{notice.id}:escalate")
     }
     # The building lead answers to the grid lead; the unit posts to the building lead.
@@ -139,3 +145,30 @@ async def test_unacknowledged_are_reminded_then_named_to_the_lead_above(
         )
     )
     assert acked == 1
+
+
+async def test_a_notice_goes_only_to_a_scope_its_author_holds(session: AsyncSession) -> None:
+    await county(session)
+    building = await node_by_path(session, "片区01/幸福小区/1号楼")
+    grid = await node_by_path(session, "片区01/幸福小区")
+    assert building is not None and grid is not None
+    building_lead = await scope_of(session, 20, [ADMIN])
+
+    def draft(scope_node_id: int | None, levels: list[str]) -> NoticeDraft:
+        return NoticeDraft(
+            author_telegram_id=20,
+            scope_node_id=scope_node_id,
+            levels=levels,
+            wants_ack=False,
+            send_at=None,
+            text="通知",
+        )
+
+    for scope_node_id, levels in ((grid.id, ["unit"]), (None, ["unit"]), (building.id, ["grid"])):
+        with pytest.raises(NoticeRefused):
+            await create_notice(session, draft(scope_node_id, levels), building_lead)
+    notice = await create_notice(session, draft(building.id, ["unit"]), building_lead)
+    assert sorted(row.chat_id for row in await outbox_rows(session, f"notice:{notice.id}")) == [
+        30,
+        31,
+    ]

@@ -1,77 +1,41 @@
 """The outbox table and its domain functions, without Telegram."""
 
 import time
-from dataclasses import dataclass
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
-from models.org import Member, Node, Post
-from models.outbox import (
+from models.messages import Action, ActionKind, NoticeBody, PostRef, Text, decode, encode
+from models.org import Member
+from models.outbox.delivery import (
+    ClaimedMessage,
     Deferred,
     Failed,
-    MessageKind,
     Migrated,
-    OutboxMessage,
-    OutboxStatus,
-    OutgoingMessage,
     Retry,
     Sent,
     Unreachable,
     claim_due,
-    delivery_counts,
-    enqueue,
     outstanding,
     record_outcomes,
     release_claims,
 )
+from models.outbox.table import (
+    OutboxMessage,
+    OutboxStatus,
+    OutgoingMessage,
+    delivery_counts,
+    enqueue,
+)
 from models.people import GroupChat
+from tests.fixtures import say, small_tree
 
 
-@dataclass
-class Tree:
-    """A zone with one grid: the zone's lead and officer stand above the grid's lead."""
-
-    zone: Node
-    grid: Node
-    zone_lead: Member
-    zone_officer: Member
-    grid_lead: Member
-
-
-async def small_tree(session: AsyncSession) -> Tree:
-    zone = Node(level="zone", name="县委办片区", path="县委办片区")
-    session.add(zone)
-    await session.flush()
-    zone.zone_id = zone.id
-    grid = Node(
-        level="grid",
-        name="金桥小区",
-        path="县委办片区/金桥小区",
-        parent_id=zone.id,
-        zone_id=zone.id,
-    )
-    session.add(grid)
-    await session.flush()
-    grid.grid_id = grid.id
-    zone_lead = Member(telegram_id=101, name="王片长", reachable=True)
-    zone_officer = Member(telegram_id=102, name="李信息员", reachable=True)
-    grid_lead = Member(telegram_id=201, name="张<网格长>", reachable=True)
-    session.add_all([zone_lead, zone_officer, grid_lead])
-    await session.flush()
-    session.add_all(
-        [
-            Post(node_id=zone.id, role="lead", holder_id=zone_lead.id),
-            Post(node_id=zone.id, role="officer", holder_id=zone_officer.id),
-            Post(node_id=grid.id, role="lead", holder_id=grid_lead.id),
-            Post(node_id=grid.id, role="officer"),
-        ]
-    )
-    await session.commit()
-    return Tree(zone, grid, zone_lead, zone_officer, grid_lead)
+def verbatim(message: ClaimedMessage) -> object:
+    assert isinstance(message.content, Text)
+    return message.content.params["text"]
 
 
 async def rows(session: AsyncSession) -> list[OutboxMessage]:
@@ -80,7 +44,7 @@ async def rows(session: AsyncSession) -> list[OutboxMessage]:
 
 
 async def test_enqueue_joins_the_callers_transaction(session: AsyncSession) -> None:
-    await enqueue(session, [OutgoingMessage(chat_id=1, text="<b>通知</b>", source="notice:1")])
+    await enqueue(session, [say(1, "<b>通知</b>", source="notice:1")])
     await session.rollback()
     assert await rows(session) == []
 
@@ -89,46 +53,52 @@ async def test_enqueue_joins_the_callers_transaction(session: AsyncSession) -> N
         [
             OutgoingMessage(
                 chat_id=1,
-                text="<b>通知</b>",
+                member_id=None,
+                content=Text("notice.reminder", {"id": 1}),
+                actions=(Action(ActionKind.acknowledge_notice, 1),),
                 source="notice:1",
-                reply_markup={"inline_keyboard": [[{"text": "收到", "callback_data": "ack:1"}]]},
             ),
-            OutgoingMessage(
-                chat_id=-5, kind=MessageKind.photo, file_id="PHOTO", caption="图", source="x"
-            ),
+            OutgoingMessage(chat_id=-5, content=NoticeBody(1), source="notice:1"),
         ],
     )
     await session.commit()
-    text, photo = await rows(session)
+    text, notice = await rows(session)
     assert (text.chat_id, text.kind, text.status, text.attempts) == (1, "text", "pending", 0)
+    # The domain's words only: no Bot API keyboard, no callback string, no rendered text.
     assert text.payload == {
-        "text": "<b>通知</b>",
-        "reply_markup": {"inline_keyboard": [[{"text": "收到", "callback_data": "ack:1"}]]},
+        "key": "notice.reminder",
+        "params": {"id": 1},
+        "actions": [["acknowledge_notice", 1]],
     }
-    assert photo.payload == {"file_id": "PHOTO", "caption": "图"}
+    assert (notice.kind, notice.payload) == ("notice", {"notice": 1})
+
+
+def test_a_message_survives_its_round_trip_through_the_row() -> None:
+    content = Text("outbox.unreachable", {"name": "张三", "post": PostRef("unit", "lead", "a/b")})
+    actions = (Action(ActionKind.approve_claim, 7), Action(ActionKind.decline_claim, 7))
+    assert decode(encode(content, actions)) == (content, actions)
+    assert decode(encode(NoticeBody(3))) == (NoticeBody(3), ())
 
 
 async def test_a_dedupe_key_is_enqueued_once(session: AsyncSession) -> None:
-    first = OutgoingMessage(chat_id=1, text="a", dedupe_key="notice:12:member:345")
-    await enqueue(session, [first, first, OutgoingMessage(chat_id=2, text="no key")])
+    first = say(1, "a", dedupe_key="notice:12:member:345")
+    await enqueue(session, [first, first, say(2, "no key")])
     await session.commit()
     await enqueue(
         session,
         [
-            OutgoingMessage(chat_id=1, text="again", dedupe_key="notice:12:member:345"),
-            OutgoingMessage(chat_id=2, text="no key"),
+            say(1, "again", dedupe_key="notice:12:member:345"),
+            say(2, "no key"),
         ],
     )
     await session.commit()
-    texts = [row.payload["text"] for row in await rows(session)]
+    texts = [row.payload["params"]["text"] for row in await rows(session)]
     assert sorted(texts) == ["a", "no key", "no key"]
 
 
 async def test_delivery_counts_by_status(session: AsyncSession) -> None:
-    await enqueue(
-        session, [OutgoingMessage(chat_id=n, text="x", source="notice:7") for n in (1, 2, 3)]
-    )
-    await enqueue(session, [OutgoingMessage(chat_id=9, text="x", source="notice:8")])
+    await enqueue(session, [say(n, "x", source="notice:7") for n in (1, 2, 3)])
+    await enqueue(session, [say(9, "x", source="notice:8")])
     await session.commit()
     await session.execute(
         update(OutboxMessage).where(OutboxMessage.chat_id == 2).values(status="sent")
@@ -144,41 +114,32 @@ async def test_delivery_counts_by_status(session: AsyncSession) -> None:
     }
 
 
-def test_a_message_needs_what_its_kind_sends() -> None:
-    with pytest.raises(ValueError, match="needs text"):
-        OutgoingMessage(chat_id=1)
-    with pytest.raises(ValueError, match="needs from_chat_id, message_id"):
-        OutgoingMessage(chat_id=1, kind=MessageKind.copy)
-    with pytest.raises(ValueError, match="needs file_id"):
-        OutgoingMessage(chat_id=1, kind=MessageKind.document, caption="x")
-
-
 async def test_claims_take_due_rows_by_priority_then_age(session: AsyncSession) -> None:
     later = utcnow() + timedelta(hours=1)
     await enqueue(
         session,
         [
-            OutgoingMessage(chat_id=1, text="old"),
-            OutgoingMessage(chat_id=2, text="scheduled", not_before=later),
-            OutgoingMessage(chat_id=3, text="alert", priority=5),
-            OutgoingMessage(chat_id=4, text="new"),
+            say(1, "old"),
+            say(2, "scheduled", not_before=later),
+            say(3, "alert", priority=5),
+            say(4, "new"),
         ],
     )
     await session.commit()
     claimed = await claim_due(session, 10)
-    assert [row.payload["text"] for row in claimed] == ["alert", "old", "new"]
+    assert [verbatim(row) for row in claimed] == ["alert", "old", "new"]
     assert {row.status for row in await rows(session)} == {"sending", "pending"}
     assert await claim_due(session, 10) == []
     assert await outstanding(session) == 4
 
     assert await release_claims(session, [claimed[0].id]) == 1
-    assert [row.payload["text"] for row in await claim_due(session, 10)] == ["alert"]
+    assert [verbatim(row) for row in await claim_due(session, 10)] == ["alert"]
     assert await release_claims(session) == 3
     assert len(await claim_due(session, 2)) == 2
 
 
 async def test_outcomes_are_recorded(session: AsyncSession) -> None:
-    await enqueue(session, [OutgoingMessage(chat_id=n, text=str(n)) for n in range(1, 6)])
+    await enqueue(session, [say(n, str(n)) for n in range(1, 6)])
     await session.commit()
     one, two, three, four, five = await claim_due(session, 10)
     soon = utcnow() + timedelta(seconds=30)
@@ -211,7 +172,7 @@ async def test_an_unreachable_member_is_flagged_and_the_lead_above_told_once(
     session: AsyncSession,
 ) -> None:
     tree = await small_tree(session)
-    await enqueue(session, [OutgoingMessage(chat_id=201, text=str(n)) for n in range(3)])
+    await enqueue(session, [say(201, str(n)) for n in range(3)])
     await session.commit()
     claimed = await claim_due(session, 10)
     # Two in one batch, one later: either way the lead above hears once.
@@ -226,14 +187,21 @@ async def test_an_unreachable_member_is_flagged_and_the_lead_above_told_once(
     assert (member.reachable, member.unreachable_reason) == (False, "blocked")
     notices = [row for row in await rows(session) if row.status == "pending"]
     assert sorted(row.chat_id for row in notices) == [101, 102]
-    text = notices[0].payload["text"]
-    assert "张&lt;网格长&gt;" in text and "无法接收" in text and "金桥小区" in text
+    content, _ = decode(notices[0].payload)
+    assert content == Text(
+        "outbox.unreachable",
+        {
+            "name": "张<网格长>",
+            "post": PostRef("grid", "lead", "县委办片区/金桥小区"),
+            "reason": "blocked",
+        },
+    )
     assert all(row.priority > 0 for row in notices)
 
 
 async def test_above_a_zone_the_command_centre_is_told(session: AsyncSession) -> None:
     tree = await small_tree(session)
-    await enqueue(session, [OutgoingMessage(chat_id=101, text="x", member_id=tree.zone_lead.id)])
+    await enqueue(session, [say(101, "x", member_id=tree.zone_lead.id)])
     await session.commit()
     (row,) = await claim_due(session, 1)
     await record_outcomes(
@@ -248,14 +216,14 @@ async def test_above_a_zone_the_command_centre_is_told(session: AsyncSession) ->
 async def test_a_migrated_group_takes_its_binding_and_queue_along(session: AsyncSession) -> None:
     session.add(GroupChat(chat_id=-42, title="金桥志愿者"))
     await session.commit()
-    await enqueue(session, [OutgoingMessage(chat_id=-42, text=str(n)) for n in range(3)])
-    await enqueue(session, [OutgoingMessage(chat_id=-43, text="other group")])
+    await enqueue(session, [say(-42, str(n)) for n in range(3)])
+    await enqueue(session, [say(-43, "other group")])
     await session.commit()
     first, *_ = await claim_due(session, 1)
     await record_outcomes(session, [Migrated(first.id, -42, -1_000_000_000_042)])
     chat_ids = set(await session.scalars(select(GroupChat.chat_id)))
     assert chat_ids == {-1_000_000_000_042}
-    by_text = {row.payload["text"]: row for row in await rows(session)}
+    by_text = {row.payload["params"]["text"]: row for row in await rows(session)}
     assert {by_text[str(n)].chat_id for n in range(3)} == {-1_000_000_000_042}
     assert by_text["0"].status == "pending"
     assert by_text["other group"].chat_id == -43
@@ -264,7 +232,7 @@ async def test_a_migrated_group_takes_its_binding_and_queue_along(session: Async
 async def test_a_county_wide_notice_is_one_quick_insert(session: AsyncSession) -> None:
     messages = [
         OutgoingMessage(
-            chat_id=10_000 + n, text="通知", source="notice:1", dedupe_key=f"notice:1:{n}"
+            chat_id=10_000 + n, content=NoticeBody(1), source="notice:1", dedupe_key=f"notice:1:{n}"
         )
         for n in range(8_202)
     ]

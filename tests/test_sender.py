@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.types import BufferedInputFile
 from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -21,21 +20,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import build_bot
 from bot.config import Config, OutboxConfig
+from models.messages import Action, ActionKind, NoticeBody
+from models.notices import Notice, NoticeKind
 from models.org import Member
-from models.outbox import (
-    MessageKind,
+from models.outbox.delivery import Outcome
+from models.outbox.table import (
     OutboxMessage,
     OutboxStatus,
-    Outcome,
     OutgoingMessage,
     delivery_counts,
     enqueue,
 )
 from models.people import GroupChat
 from scheduler import sender as sender_module
-from scheduler.sender import OutboxSender, OutboxSession, SendPhotoForId
+from scheduler.sender import OutboxSender
 from tests.emulator import Fault, Limits, TelegramEmulator
-from tests.test_outbox import small_tree
+from tests.fixtures import VerbatimRenderer, say, small_tree
 
 TOKEN = "123456:TEST-wuji-outbox"
 SCALE = 10.0
@@ -93,7 +93,14 @@ async def send_all(
     bot: Bot,
     config: OutboxConfig | None = None,
 ) -> None:
-    await OutboxSender(session_factory, bot, config or scaled()).run_until_idle(IDLE_TIMEOUT_S)
+    await sender_for(session_factory, bot, config or scaled()).run_until_idle(IDLE_TIMEOUT_S)
+
+
+def sender_for(
+    session_factory: async_sessionmaker[AsyncSession], bot: Bot, config: OutboxConfig
+) -> OutboxSender:
+    renderer = VerbatimRenderer(paid_broadcast=config.allow_paid_broadcast)
+    return OutboxSender(session_factory, bot, config, renderer=renderer)
 
 
 async def outbox_rows(session_factory: async_sessionmaker[AsyncSession]) -> list[OutboxMessage]:
@@ -123,10 +130,7 @@ async def test_a_notice_reaches_everyone_once_and_verbatim(
     started(emulator, *users)
     await queue(
         session_factory,
-        [
-            OutgoingMessage(chat_id=user, text=html.escape(notice), source="notice:1")
-            for user in users
-        ],
+        [say(user, html.escape(notice), source="notice:1") for user in users],
     )
     await send_all(session_factory, bot)
 
@@ -150,7 +154,7 @@ async def test_a_flood_storm_pauses_every_send_and_loses_nothing(
     app_bot = build_bot(config)
     users = range(2001, 2061)
     started(emulator, *users)
-    await queue(session_factory, [OutgoingMessage(chat_id=user, text="storm") for user in users])
+    await queue(session_factory, [say(user, "storm") for user in users])
     emulator.inject(Fault("429", method="sendMessage", times=4, retry_after=1))
     try:
         await send_all(session_factory, app_bot, scaled(concurrency=16))
@@ -172,7 +176,7 @@ async def test_server_errors_are_retried_until_the_message_goes(
 ) -> None:
     started(emulator, 3001, 3002)
     emulator.inject(Fault("5xx", chat_id=3001, times=2))
-    await queue(session_factory, [OutgoingMessage(chat_id=u, text="hi") for u in (3001, 3002)])
+    await queue(session_factory, [say(u, "hi") for u in (3001, 3002)])
     await send_all(session_factory, bot)
 
     assert texts(emulator, 3001) == ["hi"] and texts(emulator, 3002) == ["hi"]
@@ -193,7 +197,7 @@ async def test_a_send_without_answer_is_retried(
     # retry would repeat it: the Bot API offers no way to tell.
     emulator.inject(Fault(kind, chat_id=3101, delay=1.5, deliver=False))  # type: ignore[arg-type]
     bot = emulator_bot(emulator, timeout=0.5)
-    await queue(session_factory, [OutgoingMessage(chat_id=3101, text="retry me")])
+    await queue(session_factory, [say(3101, "retry me")])
     try:
         await send_all(session_factory, bot)
     finally:
@@ -211,7 +215,7 @@ async def test_exhausted_retries_leave_the_message_failed_with_its_reason(
     emulator.inject(Fault("5xx", chat_id=3201, times=100))
     await queue(
         session_factory,
-        [OutgoingMessage(chat_id=u, text="x", source="notice:3") for u in (3201, 3202)],
+        [say(u, "x", source="notice:3") for u in (3201, 3202)],
     )
     await send_all(session_factory, bot, scaled(max_attempts=3))
 
@@ -241,10 +245,7 @@ async def test_an_unreachable_member_is_flagged_and_the_lead_above_told_once(
         emulator.user(201).block_bot()
     await queue(
         session_factory,
-        [
-            OutgoingMessage(chat_id=201, text=f"notice {n}", member_id=tree.grid_lead.id)
-            for n in range(3)
-        ],
+        [say(201, f"notice {n}", member_id=tree.grid_lead.id) for n in range(3)],
     )
     await send_all(session_factory, bot)
 
@@ -268,7 +269,7 @@ async def test_a_migrated_group_gets_its_messages_under_the_new_id(
         session.add(GroupChat(chat_id=-555, title="金桥小区志愿者"))
         await session.commit()
     new_id = group.migrate()
-    await queue(session_factory, [OutgoingMessage(chat_id=-555, text=f"第{n}条") for n in (1, 2)])
+    await queue(session_factory, [say(-555, f"第{n}条") for n in (1, 2)])
     await send_all(session_factory, bot)
 
     assert texts(emulator, new_id) == ["第1条", "第2条"]
@@ -285,9 +286,9 @@ async def test_pacing_keeps_a_burst_to_one_chat_and_one_group_under_the_limits(
     async with TelegramEmulator(token=TOKEN, limits=Limits(time_scale=scale)) as emulator:
         emulator.group(-777, "楼栋群")
         started(emulator, 4001, *range(4100, 4130))
-        burst = [OutgoingMessage(chat_id=4001, text=f"私{n}") for n in range(12)]
-        burst += [OutgoingMessage(chat_id=-777, text=f"群{n}") for n in range(24)]
-        burst += [OutgoingMessage(chat_id=user, text="其他") for user in range(4100, 4130)]
+        burst = [say(4001, f"私{n}") for n in range(12)]
+        burst += [say(-777, f"群{n}") for n in range(24)]
+        burst += [say(user, "其他") for user in range(4100, 4130)]
         await queue(session_factory, burst)
         bot = emulator_bot(emulator)
         try:
@@ -312,65 +313,45 @@ async def test_every_kind_of_message_is_sent(
     author, reader = emulator.user(5001), emulator.user(5002)
     started(emulator, 5002)
     photo = await author.send_photo(b"\xff\xd8jpeg", caption="原图")
-    document = await author.send_document("名单.xlsx", b"PK\x03\x04", caption="表")
-    keyboard = {"inline_keyboard": [[{"text": "收到", "callback_data": "ack:12"}]]}
-    await queue(
-        session_factory,
-        [
-            OutgoingMessage(chat_id=5002, text="<b>请确认</b>", reply_markup=keyboard),
-            OutgoingMessage(
-                chat_id=5002,
-                kind=MessageKind.photo,
-                file_id=photo["photo"][-1]["file_id"],
-                caption="<i>现场</i> &amp; 照片",
-            ),
-            OutgoingMessage(
-                chat_id=5002,
-                kind=MessageKind.document,
-                file_id=document["document"]["file_id"],
-                caption="名单",
-            ),
-            OutgoingMessage(
-                chat_id=5002,
-                kind=MessageKind.copy,
-                from_chat_id=5001,
-                message_id=photo["message_id"],
-            ),
-        ],
-    )
+    async with session_factory() as session:
+        copied = Notice(
+            author_telegram_id=5001,
+            levels=["unit"],
+            kind=NoticeKind.copy,
+            from_chat_id=5001,
+            message_id=photo["message_id"],
+        )
+        written = Notice(
+            author_telegram_id=5001, levels=["unit"], kind=NoticeKind.text, text="<b>停水</b>通知"
+        )
+        session.add_all([copied, written])
+        await session.commit()
+        ack = (Action(ActionKind.acknowledge_notice, written.id),)
+        await enqueue(
+            session,
+            [
+                say(5002, "<b>请确认</b>", actions=ack),
+                OutgoingMessage(chat_id=5002, content=NoticeBody(written.id), actions=ack),
+                OutgoingMessage(chat_id=5002, content=NoticeBody(copied.id)),
+            ],
+        )
+        await session.commit()
     await send_all(session_factory, bot)
 
-    confirm, picture, sheet, copied = reader.messages()
-    assert (confirm.text, confirm.buttons()) == ("请确认", [[("收到", "ack:12")]])
-    assert (picture.kind, picture.caption) == ("photo", "现场 & 照片")
-    assert (sheet.kind, sheet.caption) == ("document", "名单")
-    assert (copied.kind, copied.caption) == ("photo", "原图")
-
-
-async def test_the_senders_session_still_uploads_a_file_as_a_form(
-    emulator: TelegramEmulator,
-) -> None:
-    reader = emulator.user(5101)
-    started(emulator, 5101)
-    bot = Bot(TOKEN, session=OutboxSession(api=emulator.api_server))
-    photo = BufferedInputFile(b"\xff\xd8jpeg", filename="site.jpg")
-    try:
-        sent = await bot(SendPhotoForId(chat_id=5101, photo=photo, caption="现场"))
-    finally:
-        await bot.session.close()
-
-    (picture,) = reader.messages()
-    assert (picture.kind, picture.caption) == ("photo", "现场")
-    assert picture.message_id == sent.message_id
+    confirm, notice, picture = reader.messages()
+    button = [[("收到", f"ack:{written.id}")]]
+    assert (confirm.text, confirm.buttons()) == ("请确认", button)
+    assert (notice.text, notice.buttons()) == ("停水通知", button)
+    assert (picture.kind, picture.caption) == ("photo", "原图")
 
 
 async def test_paid_broadcast_is_asked_for_on_every_send(
     emulator: TelegramEmulator, bot: Bot, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     started(emulator, 6001, 6002)
-    await queue(session_factory, [OutgoingMessage(chat_id=u, text="x") for u in (6001, 6002)])
+    await queue(session_factory, [say(u, "x") for u in (6001, 6002)])
     config = scaled(allow_paid_broadcast=True, paid_rate_per_s=1000 * SCALE)
-    sender = OutboxSender(session_factory, bot, config)
+    sender = sender_for(session_factory, bot, config)
     assert sender.pacer.interval == pytest.approx(1 / (1000 * SCALE))
     await sender.run_until_idle(IDLE_TIMEOUT_S)
     flags = [r.params.get("allow_paid_broadcast") for r in emulator.requests if r.status == 200]
@@ -381,7 +362,7 @@ async def test_a_message_enqueued_twice_by_key_arrives_once(
     emulator: TelegramEmulator, bot: Bot, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     started(emulator, 7001)
-    message = OutgoingMessage(chat_id=7001, text="一次", dedupe_key="notice:5:member:9")
+    message = say(7001, "一次", dedupe_key="notice:5:member:9")
     await queue(session_factory, [message])
     await queue(session_factory, [message])
     await send_all(session_factory, bot)
@@ -394,7 +375,7 @@ async def test_rows_left_in_flight_by_a_crash_go_on_start(
     emulator: TelegramEmulator, bot: Bot, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     started(emulator, 8001, 8002)
-    await queue(session_factory, [OutgoingMessage(chat_id=u, text="x") for u in (8001, 8002)])
+    await queue(session_factory, [say(u, "x") for u in (8001, 8002)])
     async with session_factory() as session:
         await session.execute(update(OutboxMessage).values(status="sending"))
         await session.commit()
@@ -406,8 +387,8 @@ async def test_stopping_puts_back_what_was_not_sent(
     emulator: TelegramEmulator, bot: Bot, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     emulator.group(-888, "单元群")
-    await queue(session_factory, [OutgoingMessage(chat_id=-888, text=str(n)) for n in range(6)])
-    sender = OutboxSender(session_factory, bot, scaled())
+    await queue(session_factory, [say(-888, str(n)) for n in range(6)])
+    sender = sender_for(session_factory, bot, scaled())
     await sender.start()
     await emulator.wait_until(lambda: len(texts(emulator, -888)) >= 2, timeout=10)
     await sender.stop()
@@ -422,11 +403,11 @@ async def test_wake_sends_at_once_rather_than_at_the_next_poll(
     emulator: TelegramEmulator, bot: Bot, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     started(emulator, 9001)
-    sender = OutboxSender(session_factory, bot, scaled(poll_interval_s=30))
+    sender = sender_for(session_factory, bot, scaled(poll_interval_s=30))
     await sender.start()
     try:
         await asyncio.sleep(0.2)  # the sender found nothing and sleeps for 30 s
-        await queue(session_factory, [OutgoingMessage(chat_id=9001, text="now")])
+        await queue(session_factory, [say(9001, "now")])
         sender.wake()
         await emulator.wait_until(lambda: texts(emulator, 9001) == ["now"], timeout=2)
     finally:
@@ -440,7 +421,7 @@ async def test_an_outcome_the_database_refuses_does_not_hold_up_the_others(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     started(emulator, *range(9101, 9111))
-    await queue(session_factory, [OutgoingMessage(chat_id=u, text="x") for u in range(9101, 9111)])
+    await queue(session_factory, [say(u, "x") for u in range(9101, 9111)])
     poisoned = (await outbox_rows(session_factory))[3].id
     record = sender_module.record_outcomes
 
@@ -450,7 +431,7 @@ async def test_an_outcome_the_database_refuses_does_not_hold_up_the_others(
         await record(session, outcomes, *args)
 
     monkeypatch.setattr(sender_module, "record_outcomes", refusing)
-    sender = OutboxSender(session_factory, bot, scaled())
+    sender = sender_for(session_factory, bot, scaled())
     await sender.start()
     try:
         await emulator.wait_until(

@@ -21,9 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import OutboxConfig
 from models.db import create_engine, create_session_factory
-from models.outbox import OutgoingMessage, enqueue, outstanding
+from models.outbox.delivery import outstanding
+from models.outbox.table import enqueue
 from scheduler.sender import OutboxSender
 from tests.emulator import Fault, Limits, TelegramEmulator
+from tests.fixtures import VerbatimRenderer, say
 
 TOKEN = "123456:TEST-wuji-crash"
 SCALE = 5.0
@@ -49,7 +51,7 @@ async def _child() -> None:
         concurrency=CONCURRENCY,
         poll_interval_s=0.05,
     )
-    sender = OutboxSender(create_session_factory(engine), bot, config)
+    sender = OutboxSender(create_session_factory(engine), bot, config, renderer=VerbatimRenderer())
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     try:
@@ -119,10 +121,7 @@ async def test_a_killed_sender_loses_nothing_and_repeats_only_its_sends_in_fligh
         async with create_session_factory(engine)() as session:
             await enqueue(
                 session,
-                [
-                    OutgoingMessage(chat_id=user_id, text=f"通知 {user_id}", source="notice:1")
-                    for user_id in RECIPIENTS
-                ],
+                [say(user_id, f"通知 {user_id}", source="notice:1") for user_id in RECIPIENTS],
             )
             await session.commit()
 

@@ -1,0 +1,92 @@
+"""The Telegram delivery adapter: an outbox row, in the words of ``models.messages``,
+rendered as the Bot API call that delivers it, in the reader's language at the moment it
+is sent. The outbox sender calls it through ``models.outbox.delivery.Renderer``."""
+
+from typing import Any
+
+from aiogram.enums import ParseMode
+from aiogram.methods import CopyMessage, SendMessage
+from aiogram.methods.base import TelegramMethod
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.i18n import I18n
+
+from bot.i18n import LOCALES, t
+from handlers.actions import button
+from handlers.rendering import describe_post
+from models.messages import Action, NoticeBody, Param, PostRef, Text
+from models.notices import NoticeKind
+from models.outbox.delivery import ClaimedMessage
+
+# Keyboards are the same for every reader of one notice in one language: built once.
+KEYBOARD_CACHE_SIZE = 4096
+
+
+class TelegramRenderer:
+    def __init__(self, i18n: I18n, *, paid_broadcast: bool = False) -> None:
+        self.i18n = i18n
+        # Sent with allow_paid_broadcast: past 30 msg/s, at a cost in Stars.
+        self.paid = True if paid_broadcast else None
+        self._keyboards: dict[tuple[str, tuple[Action, ...]], InlineKeyboardMarkup] = {}
+
+    def locale_of(self, message: ClaimedMessage) -> str:
+        return message.locale if message.locale in LOCALES else self.i18n.default_locale
+
+    def render(self, message: ClaimedMessage) -> TelegramMethod[Any]:
+        locale = self.locale_of(message)
+        with self.i18n.context(), self.i18n.use_locale(locale):
+            markup = self._keyboard(locale, message.actions)
+            content = message.content
+            if isinstance(content, Text):
+                return SendMessage(
+                    chat_id=message.chat_id,
+                    text=render_text(content),
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
+                    allow_paid_broadcast=self.paid,
+                )
+            return self._notice(message, content, markup)
+
+    def _notice(
+        self, message: ClaimedMessage, content: NoticeBody, markup: InlineKeyboardMarkup | None
+    ) -> TelegramMethod[Any]:
+        notice = message.notice
+        if notice is None:
+            raise LookupError(f"notice {content.notice_id} is gone")
+        if notice.kind is NoticeKind.copy and notice.from_chat_id and notice.message_id:
+            return CopyMessage(
+                chat_id=message.chat_id,
+                from_chat_id=notice.from_chat_id,
+                message_id=notice.message_id,
+                reply_markup=markup,
+                allow_paid_broadcast=self.paid,
+            )
+        return SendMessage(
+            chat_id=message.chat_id,
+            text=notice.text or "",
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup,
+            allow_paid_broadcast=self.paid,
+        )
+
+    def _keyboard(self, locale: str, actions: tuple[Action, ...]) -> InlineKeyboardMarkup | None:
+        if not actions:
+            return None
+        key = (locale, actions)
+        keyboard = self._keyboards.get(key)
+        if keyboard is None:
+            if len(self._keyboards) >= KEYBOARD_CACHE_SIZE:
+                self._keyboards.clear()
+            keyboard = InlineKeyboardMarkup(inline_keyboard=[[button(a) for a in actions]])
+            self._keyboards[key] = keyboard
+        return keyboard
+
+
+def render_text(content: Text) -> str:
+    """The catalog's text for ``content`` in the current locale, parameters escaped."""
+    return t(content.key, **{name: _param(value) for name, value in content.params.items()})
+
+
+def _param(value: Param) -> object:
+    if isinstance(value, PostRef):
+        return describe_post(value)
+    return value

@@ -1,0 +1,108 @@
+"""What a queued message says, in words no channel owns.
+
+A message is a text of the catalogs (a key and its parameters) or a reference to a notice
+(later: an alert, a need, a ladder step), with the actions its reader may take ("acknowledge
+notice 12"). A channel adapter renders it at delivery, in the reader's language: the
+Telegram one builds HTML and an inline keyboard; a WeCom one would build a template card.
+Nothing here knows a chat, a keyboard or a callback string.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class ActionKind(StrEnum):
+    acknowledge_notice = "acknowledge_notice"
+    approve_claim = "approve_claim"
+    decline_claim = "decline_claim"
+    withdraw_claim = "withdraw_claim"
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something the reader can do about the message, on one record."""
+
+    kind: ActionKind
+    target_id: int
+
+
+@dataclass(frozen=True)
+class PostRef:
+    """A post, named in the reader's language when the message is rendered."""
+
+    level: str
+    role: str
+    path: str
+
+
+Param = str | int | float | PostRef
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text of the catalogs: ``key`` with ``params`` filled in by the renderer."""
+
+    key: str
+    params: Mapping[str, Param] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NoticeBody:
+    """The content of a notice, as its author gave it."""
+
+    notice_id: int
+
+
+Content = Text | NoticeBody
+
+
+def encode(content: Content, actions: tuple[Action, ...] = ()) -> dict[str, Any]:
+    """The JSON an outbox row keeps."""
+    payload: dict[str, Any]
+    if isinstance(content, NoticeBody):
+        payload = {"notice": content.notice_id}
+    else:
+        payload = {
+            "key": content.key,
+            "params": {k: _encode_param(v) for k, v in content.params.items()},
+        }
+    if actions:
+        payload["actions"] = [[action.kind.value, action.target_id] for action in actions]
+    return payload
+
+
+def decode(payload: Mapping[str, Any]) -> tuple[Content, tuple[Action, ...]]:
+    content: Content
+    if "notice" in payload:
+        content = NoticeBody(int(payload["notice"]))
+    else:
+        params = {k: _decode_param(v) for k, v in dict(payload.get("params") or {}).items()}
+        content = Text(str(payload["key"]), params)
+    actions = tuple(
+        Action(ActionKind(kind), int(target)) for kind, target in payload.get("actions") or ()
+    )
+    return content, actions
+
+
+def _encode_param(value: Param) -> Any:
+    if isinstance(value, PostRef):
+        return {"post": [value.level, value.role, value.path]}
+    return value
+
+
+def _decode_param(value: Any) -> Param:
+    if isinstance(value, dict) and "post" in value:
+        level, role, path = value["post"]
+        return PostRef(str(level), str(role), str(path))
+    if isinstance(value, str | int | float):
+        return value
+    return str(value)
+
+
+class MessagesWaiting(Protocol):
+    """Told after a commit that queued messages, so that delivery starts at once instead of
+    at the sender's next look; the outbox sender implements it."""
+
+    def wake(self) -> None: ...
