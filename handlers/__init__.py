@@ -5,7 +5,8 @@ from aiogram import Router
 
 from handlers import (
     admin_people,
-    claims,
+    claim_decisions,
+    claiming,
     common,
     directory,
     errors,
@@ -17,29 +18,29 @@ from handlers import (
     reachability,
     registration,
     roster_import,
+    vacancies,
 )
 
 
 def build_root_router() -> Router:
-    routers = [
-        errors.router,
-        reachability.router,
-        roster_import.router,
-        groups.router,
-        claims.router,
-        registration.router,
-        admin_people.router,
-        directory.router,
-        notice_compose.router,
-        notices.router,
-        language.router,
-        common.router,
-        fallback.router,
-    ]
-    for router in routers:
-        # Feature routers live at module level, as in aiogram's own examples; a process that
-        # builds a second dispatcher (the test suite does, once per test) takes them over.
-        router._parent_router = None
+    """A new tree of routers on every call: each dispatcher (a test builds one per test)
+    gets routers of its own."""
     root = Router(name="wuji")
-    root.include_routers(*routers)
+    root.include_routers(
+        errors.setup(),
+        reachability.setup(),
+        roster_import.setup(),
+        groups.setup(),
+        vacancies.setup(),
+        claiming.setup(),
+        claim_decisions.setup(),
+        registration.setup(),
+        admin_people.setup(),
+        directory.setup(),
+        notice_compose.setup(),
+        notices.setup(),
+        language.setup(),
+        common.setup(),
+        fallback.setup(),
+    )
     return root

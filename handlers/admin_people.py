@@ -22,16 +22,7 @@ from models.org import Role
 from models.posts import node_by_path
 from models.refusals import Refused
 
-router = Router(name=__name__)
-router.message.filter(F.chat.type == "private")
 
-
-@router.message(Command("invite"), ~IsAdmin())
-async def invite_refused(message: Message) -> None:
-    await message.answer(t("admin.only"))
-
-
-@router.message(Command("invite"))
 async def invite(
     message: Message, command: CommandObject, session: AsyncSession, bot: Bot, config: Config
 ) -> None:
@@ -79,12 +70,13 @@ def parse_path_and_role(args: str | None) -> tuple[str, Role | None, list[str]]:
     return " ".join(words), None, []
 
 
-@router.message(Command("revoke", "assign", "audit"), ~IsAdmin())
+ADMIN_COMMANDS = Command("invite", "revoke", "assign", "audit")
+
+
 async def admin_command_refused(message: Message) -> None:
     await message.answer(t("admin.only"))
 
 
-@router.message(Command("revoke"))
 async def revoke(
     message: Message,
     command: CommandObject,
@@ -108,7 +100,6 @@ async def revoke(
     await message.answer(t("revoke.done", post=post_text, name=change.former_holder.name))
 
 
-@router.message(Command("assign"))
 async def assign(
     message: Message,
     command: CommandObject,
@@ -141,7 +132,6 @@ async def assign(
     await message.answer(t("assign.done", post=post_text, name=member.name))
 
 
-@router.message(Command("audit"))
 async def audit(message: Message, command: CommandObject, session: AsyncSession) -> None:
     arg = (command.args or "").strip()
     if arg and not arg.isdigit():
@@ -165,3 +155,20 @@ async def audit(message: Message, command: CommandObject, session: AsyncSession)
             )
         )
     await message.answer("\n".join(lines)[:4000])
+
+
+def setup() -> Router:
+    """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    router.message.register(admin_command_refused, ADMIN_COMMANDS, ~IsAdmin())
+    # Everything past here is the command centre's alone, whatever is registered later.
+    admin = Router(name=f"{__name__}.admin")
+    admin.message.filter(F.chat.type == "private", IsAdmin())
+    admin.callback_query.filter(IsAdmin())
+    admin.message.register(invite, Command("invite"))
+    admin.message.register(revoke, Command("revoke"))
+    admin.message.register(assign, Command("assign"))
+    admin.message.register(audit, Command("audit"))
+    router.include_router(admin)
+    return router

@@ -19,9 +19,6 @@ from models.directory import (
 from models.org import Node
 from models.posts import node_by_path, posts_of
 
-router = Router(name=__name__)
-router.message.filter(F.chat.type == "private")
-
 
 async def caller_scope(message: Message, session: AsyncSession, config: Config) -> Scope | None:
     """The caller's scope, or None after telling them they have none."""
@@ -45,7 +42,6 @@ async def visible_node(
     return node
 
 
-@router.message(Command("tree"))
 async def tree(
     message: Message, command: CommandObject, session: AsyncSession, config: Config
 ) -> None:
@@ -89,7 +85,6 @@ async def render_tree(session: AsyncSession, node: Node | None) -> str:
     return "\n".join(lines)
 
 
-@router.message(Command("whois"))
 async def whois(
     message: Message, command: CommandObject, session: AsyncSession, config: Config
 ) -> None:
@@ -151,3 +146,12 @@ async def whois_member(
         for post in visible
     )
     await message.answer("\n".join(lines))
+
+
+def setup() -> Router:
+    """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    router.message.register(tree, Command("tree"))
+    router.message.register(whois, Command("whois"))
+    return router

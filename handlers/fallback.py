@@ -5,20 +5,24 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.i18n import t
 
-router = Router(name=__name__)
 
-
-@router.message(F.chat.type == "private", F.text.startswith("/"))
 async def unknown_command(message: Message) -> None:
     await message.answer(t("fallback.unknown_command"))
 
 
-@router.message(F.chat.type == "private")
 async def outside_conversation(message: Message) -> None:
     await message.answer(t("fallback.no_conversation"))
 
 
-@router.callback_query()
 async def stale_button(callback: CallbackQuery) -> None:
     # A button of an old message whose conversation has ended or changed.
     await callback.answer(t("fallback.stale_button"), show_alert=True)
+
+
+def setup() -> Router:
+    """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
+    router = Router(name=__name__)
+    router.message.register(unknown_command, F.chat.type == "private", F.text.startswith("/"))
+    router.message.register(outside_conversation, F.chat.type == "private")
+    router.callback_query.register(stale_button)
+    return router

@@ -36,9 +36,6 @@ from models.groups import (
 )
 from models.posts import node_by_path
 
-router = Router(name=__name__)
-router.my_chat_member.filter(F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}))
-
 IN_GROUP = F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})
 IN_PRIVATE = F.chat.type == ChatType.PRIVATE
 
@@ -51,37 +48,31 @@ def bound_text(binding: Binding) -> str:
     return t("groups.bound", path=binding.node.path, vacant=binding.vacant_posts)
 
 
-@router.my_chat_member(ChatMemberUpdatedFilter(JOIN_TRANSITION))
 async def bot_added(event: ChatMemberUpdated, session: AsyncSession) -> None:
     await record_group(session, event.chat.id, event.chat.title or "")
     await event.answer(t("groups.added"))
 
 
-@router.my_chat_member(ChatMemberUpdatedFilter(LEAVE_TRANSITION))
 async def bot_removed(event: ChatMemberUpdated, session: AsyncSession) -> None:
     await forget_group(session, event.chat.id, event.from_user.id)
 
 
 # Telegram posts one service message in each chat when a group becomes a supergroup;
 # whichever arrives first moves the binding, the other finds nothing left to move.
-@router.message(IN_GROUP, F.migrate_to_chat_id)
 async def group_migrated(message: Message, session: AsyncSession) -> None:
     assert message.migrate_to_chat_id is not None  # the filter above
     await migrate_group(session, message.chat.id, message.migrate_to_chat_id)
 
 
-@router.message(IN_GROUP, F.migrate_from_chat_id)
 async def supergroup_created(message: Message, session: AsyncSession) -> None:
     assert message.migrate_from_chat_id is not None  # the filter above
     await migrate_group(session, message.migrate_from_chat_id, message.chat.id)
 
 
-@router.message(IN_PRIVATE, Command("bind", "unbind"))
 async def group_command_in_private(message: Message) -> None:
     await message.answer(t("groups.in_group_only"))
 
 
-@router.message(IN_GROUP, Command("bind"))
 async def bind_command(
     message: Message, command: CommandObject, session: AsyncSession, config: Config
 ) -> None:
@@ -123,7 +114,6 @@ def outcome_text(outcome: BindOutcome) -> str:
     return t("groups.bind_forbidden")
 
 
-@router.callback_query(BindPick.filter())
 async def bind_picked(
     callback: CallbackQuery, callback_data: BindPick, session: AsyncSession, config: Config
 ) -> None:
@@ -145,7 +135,6 @@ async def bind_picked(
         await message.edit_text(outcome_text(outcome))
 
 
-@router.message(IN_GROUP, Command("unbind"))
 async def unbind_command(message: Message, session: AsyncSession, config: Config) -> None:
     user = message.from_user
     if user is None:
@@ -159,3 +148,18 @@ async def unbind_command(message: Message, session: AsyncSession, config: Config
         await message.answer(t("groups.unbind_refused"))
     else:
         await message.answer(t("groups.unbound", path=node.path))
+
+
+def setup() -> Router:
+    """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
+    router = Router(name=__name__)
+    router.my_chat_member.filter(F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}))
+    router.my_chat_member.register(bot_added, ChatMemberUpdatedFilter(JOIN_TRANSITION))
+    router.my_chat_member.register(bot_removed, ChatMemberUpdatedFilter(LEAVE_TRANSITION))
+    router.message.register(group_migrated, IN_GROUP, F.migrate_to_chat_id)
+    router.message.register(supergroup_created, IN_GROUP, F.migrate_from_chat_id)
+    router.message.register(group_command_in_private, IN_PRIVATE, Command("bind", "unbind"))
+    router.message.register(bind_command, IN_GROUP, Command("bind"))
+    router.callback_query.register(bind_picked, BindPick.filter())
+    router.message.register(unbind_command, IN_GROUP, Command("unbind"))
+    return router

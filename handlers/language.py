@@ -11,9 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n import LOCALES, t
 from models.members import set_locale
 
-router = Router(name=__name__)
-router.message.filter(F.chat.type == "private")
-
 LANGUAGE_NAMES = {"zh_Hans": "简体中文", "en": "English"}
 
 
@@ -28,12 +25,10 @@ def language_keyboard() -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-@router.message(Command("lang"))
 async def choose_language(message: Message) -> None:
     await message.answer(t("lang.choose"), reply_markup=language_keyboard())
 
 
-@router.callback_query(LanguageChoice.filter())
 async def language_chosen(
     callback: CallbackQuery, callback_data: LanguageChoice, session: AsyncSession, i18n: I18n
 ) -> None:
@@ -47,3 +42,12 @@ async def language_chosen(
         await callback.answer()
         if callback.message is not None:
             await callback.message.answer(text)
+
+
+def setup() -> Router:
+    """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    router.message.register(choose_language, Command("lang"))
+    router.callback_query.register(language_chosen, LanguageChoice.filter())
+    return router

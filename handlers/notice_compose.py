@@ -25,15 +25,12 @@ from models.notices import (
     levels_below,
     recipients_of,
     set_progress_message,
+    within_send_window,
 )
 from models.org import Node
 from models.posts import node_by_path
 
-router = Router(name=__name__)
-router.message.filter(F.chat.type == "private")
-
 COUNTY = 0  # the scope button for the whole county (admins)
-LONGEST_DELAY = timedelta(days=30)
 
 
 class Composing(StatesGroup):
@@ -66,7 +63,6 @@ class ConfirmChoice(CallbackData, prefix="ncf"):
     send: bool
 
 
-@router.message(Command("notice"), F.text.regexp(r"^/notice(@\w+)?\s*$"))
 async def start_composing(
     message: Message, session: AsyncSession, config: Config, state: FSMContext
 ) -> None:
@@ -77,7 +73,6 @@ async def start_composing(
     await message.answer(t("notice.ask_content"))
 
 
-@router.message(Composing.content, F.text, ~F.text.startswith("/"))
 async def text_content(
     message: Message, state: FSMContext, session: AsyncSession, config: Config
 ) -> None:
@@ -86,7 +81,6 @@ async def text_content(
     await ask_scope(message, state, session, config)
 
 
-@router.message(Composing.content, ~F.text)
 async def forwarded_content(
     message: Message, state: FSMContext, session: AsyncSession, config: Config
 ) -> None:
@@ -119,7 +113,6 @@ async def ask_scope(
     await message.answer(hint, reply_markup=buttons.as_markup())
 
 
-@router.message(Composing.scope, F.text, ~F.text.startswith("/"))
 async def scope_typed(
     message: Message, state: FSMContext, session: AsyncSession, config: Config
 ) -> None:
@@ -131,7 +124,6 @@ async def scope_typed(
     await _scope_chosen(message, state, node)
 
 
-@router.callback_query(Composing.scope, ScopeChoice.filter())
 async def scope_pressed(
     callback: CallbackQuery,
     callback_data: ScopeChoice,
@@ -169,7 +161,6 @@ def levels_keyboard(choices: list[str], chosen: list[str]) -> InlineKeyboardMark
     return buttons.as_markup()
 
 
-@router.callback_query(Composing.levels, LevelToggle.filter())
 async def level_toggled(
     callback: CallbackQuery, callback_data: LevelToggle, state: FSMContext
 ) -> None:
@@ -198,7 +189,6 @@ async def level_toggled(
         await callback.message.edit_reply_markup(reply_markup=levels_keyboard(choices, chosen))
 
 
-@router.callback_query(Composing.ack, AckChoice.filter())
 async def ack_chosen(callback: CallbackQuery, callback_data: AckChoice, state: FSMContext) -> None:
     await state.update_data(wants_ack=callback_data.wanted)
     await state.set_state(Composing.when)
@@ -210,7 +200,6 @@ async def ack_chosen(callback: CallbackQuery, callback_data: AckChoice, state: F
         await callback.message.answer(t("notice.ask_when"), reply_markup=buttons.as_markup())
 
 
-@router.callback_query(Composing.when, WhenChoice.filter())
 async def when_chosen(
     callback: CallbackQuery,
     callback_data: WhenChoice,
@@ -230,7 +219,6 @@ async def when_chosen(
     await callback.message.answer(t("notice.ask_time", timezone=config.i18n.timezone))
 
 
-@router.message(Composing.time, F.text, ~F.text.startswith("/"))
 async def time_typed(
     message: Message, state: FSMContext, session: AsyncSession, config: Config, bot: Bot
 ) -> None:
@@ -258,9 +246,7 @@ def parse_send_time(text: str, timezone: str, now: datetime | None = None) -> da
             moment = datetime.strptime(cleaned, "%Y-%m-%d %H:%M").replace(tzinfo=zone)
     except ValueError:
         return None
-    if not local_now < moment <= local_now + LONGEST_DELAY:
-        return None
-    return moment
+    return moment if within_send_window(moment, local_now) else None
 
 
 async def preview(
@@ -296,7 +282,6 @@ async def preview(
     await message.answer(summary, reply_markup=buttons.as_markup())
 
 
-@router.callback_query(Composing.confirm, ConfirmChoice.filter())
 async def confirmed(
     callback: CallbackQuery,
     callback_data: ConfirmChoice,
@@ -345,15 +330,34 @@ async def _scope(telegram_id: int, session: AsyncSession, config: Config) -> Sco
     return await scope_of(session, telegram_id, config.admins.telegram_ids)
 
 
-@router.message(Composing.scope, ~F.text.startswith("/"))
-@router.message(Composing.levels, ~F.text.startswith("/"))
-@router.message(Composing.ack, ~F.text.startswith("/"))
-@router.message(Composing.when, ~F.text.startswith("/"))
-@router.message(Composing.confirm, ~F.text.startswith("/"))
 async def buttons_expected(message: Message) -> None:
     await message.answer(t("notice.use_buttons"))
 
 
-@router.message(Composing.time, ~F.text.startswith("/"))
 async def time_expected(message: Message, config: Config) -> None:
     await message.answer(t("notice.bad_time", timezone=config.i18n.timezone))
+
+
+def setup() -> Router:
+    """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    router.message.register(
+        start_composing, Command("notice"), F.text.regexp(r"^/notice(@\w+)?\s*$")
+    )
+    router.message.register(text_content, Composing.content, F.text, ~F.text.startswith("/"))
+    router.message.register(forwarded_content, Composing.content, ~F.text)
+    router.message.register(scope_typed, Composing.scope, F.text, ~F.text.startswith("/"))
+    router.callback_query.register(scope_pressed, Composing.scope, ScopeChoice.filter())
+    router.callback_query.register(level_toggled, Composing.levels, LevelToggle.filter())
+    router.callback_query.register(ack_chosen, Composing.ack, AckChoice.filter())
+    router.callback_query.register(when_chosen, Composing.when, WhenChoice.filter())
+    router.message.register(time_typed, Composing.time, F.text, ~F.text.startswith("/"))
+    router.callback_query.register(confirmed, Composing.confirm, ConfirmChoice.filter())
+    router.message.register(buttons_expected, Composing.confirm, ~F.text.startswith("/"))
+    router.message.register(buttons_expected, Composing.when, ~F.text.startswith("/"))
+    router.message.register(buttons_expected, Composing.ack, ~F.text.startswith("/"))
+    router.message.register(buttons_expected, Composing.levels, ~F.text.startswith("/"))
+    router.message.register(buttons_expected, Composing.scope, ~F.text.startswith("/"))
+    router.message.register(time_expected, Composing.time, ~F.text.startswith("/"))
+    return router

@@ -10,19 +10,14 @@ from bot.i18n import t
 from handlers.actions import NoticeAck
 from handlers.directory import caller_scope
 from models.base import as_utc
-from models.notice_rollups import missing, recent_notices, rollup, totals
+from models.notice_rollups import missing, reading_roots, recent_notices_for, rollup, totals
 from models.notices import acknowledge
-from models.org import Level, Node
-
-router = Router(name=__name__)
-router.message.filter(F.chat.type == "private")
-
+from models.org import Level
 
 # --- acknowledgement --------------------------------------------------------------------
 
 
 # Not limited to private chats: the router's message filter does not apply to buttons.
-@router.callback_query(NoticeAck.filter())
 async def acknowledged(
     callback: CallbackQuery, callback_data: NoticeAck, session: AsyncSession
 ) -> None:
@@ -38,13 +33,11 @@ async def acknowledged(
 # --- reading back -------------------------------------------------------------------------
 
 
-@router.message(Command("notices"))
 async def list_notices(message: Message, session: AsyncSession, config: Config) -> None:
     scope = await caller_scope(message, session, config)
     if scope is None or message.from_user is None:
         return
-    author = None if scope.is_admin else message.from_user.id
-    notices = await recent_notices(session, author)
+    notices = await recent_notices_for(session, scope, message.from_user.id)
     if not notices:
         await message.answer(t("notice.none"))
         return
@@ -65,7 +58,6 @@ async def list_notices(message: Message, session: AsyncSession, config: Config) 
     await message.answer("\n".join(lines))
 
 
-@router.message(Command("notice"), F.text.regexp(r"^/notice(@\w+)?\s+\d+\s*$"))
 async def show_notice(
     message: Message, command: CommandObject, session: AsyncSession, config: Config
 ) -> None:
@@ -73,13 +65,8 @@ async def show_notice(
     if scope is None:
         return
     notice_id = int((command.args or "0").strip())
-    roots: list[Node | None] = (
-        [None]
-        if scope.is_admin
-        else [await session.get(Node, node_id) for node_id, _ in sorted(scope.roots)]
-    )
     sections = []
-    for root in roots:
+    for root in await reading_roots(session, scope):
         overall = await totals(session, notice_id, root)
         if overall.recipients == 0:
             continue
@@ -114,3 +101,15 @@ async def show_notice(
         return
     for section in sections:
         await message.answer(section[:4000])
+
+
+def setup() -> Router:
+    """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    router.callback_query.register(acknowledged, NoticeAck.filter())
+    router.message.register(list_notices, Command("notices"))
+    router.message.register(
+        show_notice, Command("notice"), F.text.regexp(r"^/notice(@\w+)?\s+\d+\s*$")
+    )
+    return router

@@ -11,11 +11,7 @@ from bot.config import Config
 from models.members import set_reachable
 from models.org import Member
 
-router = Router(name=__name__)
-router.my_chat_member.filter(F.chat.type == ChatType.PRIVATE)
 
-
-@router.my_chat_member(ChatMemberUpdatedFilter(LEAVE_TRANSITION))
 async def bot_blocked(
     event: ChatMemberUpdated, session: AsyncSession, member: Member | None, config: Config
 ) -> None:
@@ -23,9 +19,17 @@ async def bot_blocked(
         await set_reachable(session, member, False, config.admins.telegram_ids)
 
 
-@router.my_chat_member(ChatMemberUpdatedFilter(JOIN_TRANSITION))
 async def bot_unblocked(
     event: ChatMemberUpdated, session: AsyncSession, member: Member | None, config: Config
 ) -> None:
     if member is not None:
         await set_reachable(session, member, True, config.admins.telegram_ids)
+
+
+def setup() -> Router:
+    """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
+    router = Router(name=__name__)
+    router.my_chat_member.filter(F.chat.type == ChatType.PRIVATE)
+    router.my_chat_member.register(bot_blocked, ChatMemberUpdatedFilter(LEAVE_TRANSITION))
+    router.my_chat_member.register(bot_unblocked, ChatMemberUpdatedFilter(JOIN_TRANSITION))
+    return router

@@ -24,9 +24,6 @@ from models.posts import posts_of
 from models.registration import RegistrationResult, register_by_invite
 from models.resignation import leave_post
 
-router = Router(name=__name__)
-router.message.filter(F.chat.type == "private")
-
 # Deep-link payloads are [A-Za-z0-9_-]{1,64}.
 INVITE_PAYLOAD = r"^[A-Za-z0-9_-]{1,64}$"
 
@@ -45,7 +42,6 @@ class LeaveStep(CallbackData, prefix="leave"):
     confirm: bool
 
 
-@router.message(CommandStart(deep_link=True, magic=F.args.regexp(INVITE_PAYLOAD)))
 async def start_with_invite(
     message: Message, command: CommandObject, session: AsyncSession, state: FSMContext
 ) -> None:
@@ -62,7 +58,6 @@ async def start_with_invite(
     )
 
 
-@router.message(Registration.waiting_for_contact, F.contact)
 async def contact_shared(message: Message, state: FSMContext, session: AsyncSession) -> None:
     contact = message.contact
     if contact is None or not is_own_contact(message):
@@ -85,17 +80,14 @@ async def contact_shared(message: Message, state: FSMContext, session: AsyncSess
     )
 
 
-@router.message(Registration.waiting_for_contact, ~F.text.startswith("/"))
 async def contact_expected(message: Message) -> None:
     await message.answer(t("registration.contact_expected"), reply_markup=contact_keyboard())
 
 
-@router.message(Registration.waiting_for_confirmation, ~F.text.startswith("/"))
 async def confirmation_expected(message: Message) -> None:
     await message.answer(t("registration.confirmation_expected"))
 
 
-@router.callback_query(Registration.waiting_for_confirmation, RegistrationStep.filter())
 async def registration_decided(
     callback: CallbackQuery,
     callback_data: RegistrationStep,
@@ -137,12 +129,10 @@ async def registration_decided(
     await bot.send_message(user.id, t("registration.bound", post=post_text))
 
 
-@router.callback_query(RegistrationStep.filter())
 async def registration_button_out_of_conversation(callback: CallbackQuery) -> None:
     await callback.answer(t("fallback.stale_button"), show_alert=True)
 
 
-@router.message(Command("me"))
 async def my_posts(message: Message, session: AsyncSession, member: Member | None) -> None:
     posts = await posts_of(session, member.id) if member else []
     if not posts:
@@ -152,7 +142,6 @@ async def my_posts(message: Message, session: AsyncSession, member: Member | Non
     await message.answer(t("me.posts", count=len(posts)) + "\n" + lines)
 
 
-@router.message(Command("leave"))
 async def choose_post_to_leave(
     message: Message, session: AsyncSession, member: Member | None
 ) -> None:
@@ -170,7 +159,6 @@ async def choose_post_to_leave(
     await message.answer(t("leave.choose"), reply_markup=buttons.as_markup())
 
 
-@router.callback_query(LeaveStep.filter(F.confirm.is_(False)))
 async def confirm_leaving(
     callback: CallbackQuery, callback_data: LeaveStep, session: AsyncSession, member: Member | None
 ) -> None:
@@ -188,7 +176,6 @@ async def confirm_leaving(
         )
 
 
-@router.callback_query(LeaveStep.filter(F.confirm.is_(True)))
 async def leave(
     callback: CallbackQuery,
     callback_data: LeaveStep,
@@ -212,3 +199,30 @@ async def leave(
         return
     await callback.answer()
     await bot.send_message(callback.from_user.id, t("leave.done", post=describe_post(post)))
+
+
+def setup() -> Router:
+    """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == "private")
+    router.message.register(
+        start_with_invite, CommandStart(deep_link=True, magic=F.args.regexp(INVITE_PAYLOAD))
+    )
+    router.message.register(contact_shared, Registration.waiting_for_contact, F.contact)
+    router.message.register(
+        contact_expected, Registration.waiting_for_contact, ~F.text.startswith("/")
+    )
+    router.message.register(
+        confirmation_expected, Registration.waiting_for_confirmation, ~F.text.startswith("/")
+    )
+    router.callback_query.register(
+        registration_decided, Registration.waiting_for_confirmation, RegistrationStep.filter()
+    )
+    router.callback_query.register(
+        registration_button_out_of_conversation, RegistrationStep.filter()
+    )
+    router.message.register(my_posts, Command("me"))
+    router.message.register(choose_post_to_leave, Command("leave"))
+    router.callback_query.register(confirm_leaving, LeaveStep.filter(F.confirm.is_(False)))
+    router.callback_query.register(leave, LeaveStep.filter(F.confirm.is_(True)))
+    return router

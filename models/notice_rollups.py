@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.access import Scope
 from models.notices import Notice, NoticeRecipient
 from models.org import Level, Member, Node, under
 
@@ -65,6 +66,22 @@ async def missing(
         .limit(limit)
     )
     return [(name, path, role) for name, path, role in rows]
+
+
+async def reading_roots(session: AsyncSession, scope: Scope) -> list[Node | None]:
+    """The subtrees in which the reader may see a notice's acknowledgements: the county
+    (None) for admins, else each subtree the member holds a post at."""
+    if scope.is_admin:
+        return [None]
+    roots = [await session.get(Node, node_id) for node_id, _ in sorted(scope.roots)]
+    return [root for root in roots if root is not None]
+
+
+async def recent_notices_for(
+    session: AsyncSession, scope: Scope, telegram_id: int, limit: int = 10
+) -> list[tuple[Notice, int, int]]:
+    """The notices a reader may list: all of them for admins, else their own."""
+    return await recent_notices(session, None if scope.is_admin else telegram_id, limit)
 
 
 async def recent_notices(

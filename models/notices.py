@@ -7,7 +7,7 @@ records them, with dedupe keys, so a crash or a second run adds nothing twice.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -104,6 +104,16 @@ class NoticeDraft:
     message_id: int | None = None
 
 
+# How far ahead a notice may be scheduled.
+LONGEST_DELAY = timedelta(days=30)
+
+
+def within_send_window(send_at: datetime, now: datetime | None = None) -> bool:
+    """A notice is scheduled for a moment after now and at most ``LONGEST_DELAY`` ahead."""
+    moment = now or utcnow()
+    return moment < send_at <= moment + LONGEST_DELAY
+
+
 def source_of(notice_id: int) -> str:
     return f"notice:{notice_id}"
 
@@ -166,6 +176,10 @@ async def create_notice(session: AsyncSession, draft: NoticeDraft, scope: Scope)
     scope_node = await session.get(Node, draft.scope_node_id) if draft.scope_node_id else None
     allowed = set(levels_below(scope_node.level if scope_node else None))
     if not draft.levels or not set(draft.levels) <= allowed:
+        raise NoticeRefused(draft.scope_node_id)
+    # A time that passed while the author confirmed is sent at once by the sweep; only a
+    # time beyond the window is refused.
+    if draft.send_at is not None and draft.send_at > utcnow() + LONGEST_DELAY:
         raise NoticeRefused(draft.scope_node_id)
     notice = Notice(
         author_telegram_id=draft.author_telegram_id,
