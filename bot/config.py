@@ -90,6 +90,8 @@ class OutboxConfig(Section):
     retry_base_s: float = Field(default=2.0, gt=0)
     retry_max_s: float = Field(default=300.0, gt=0)
     poll_interval_s: float = Field(default=1.0, gt=0)
+    # Days a settled message (sent, unreachable, failed) is kept for delivery counts.
+    retention_days: int = Field(default=30, ge=1)
 
 
 class NoticesConfig(Section):

@@ -12,7 +12,7 @@ from bot.config import Config
 from bot.i18n import t
 from bot.invite_sheet import invite_sheet
 from handlers.filters import IsAdmin
-from handlers.rendering import describe_post
+from handlers.rendering import clip_html, describe_post
 from models.assignments import assign_post, revoke_post
 from models.base import as_utc
 from models.directory import member_by_username, recent_audit
@@ -154,7 +154,7 @@ async def audit(message: Message, command: CommandObject, session: AsyncSession)
                 detail=detail[:300],
             )
         )
-    await message.answer("\n".join(lines)[:4000])
+    await message.answer(clip_html("\n".join(lines)))
 
 
 def setup() -> Router:

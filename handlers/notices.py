@@ -9,6 +9,7 @@ from bot.config import Config
 from bot.i18n import t
 from handlers.actions import NoticeAck
 from handlers.directory import caller_scope
+from handlers.rendering import clip_html, plain_preview
 from models.base import as_utc
 from models.notice_rollups import missing, reading_roots, recent_notices_for, rollup, totals
 from models.notices import acknowledge
@@ -52,7 +53,7 @@ async def list_notices(message: Message, session: AsyncSession, config: Config) 
                 acked=acked,
                 total=total,
                 rate=rate,
-                preview=(notice.text or t("notice.media"))[:40],
+                preview=plain_preview(notice.text) if notice.text else t("notice.media"),
             )
         )
     await message.answer("\n".join(lines))
@@ -100,7 +101,7 @@ async def show_notice(
         await message.answer(t("notice.not_visible", id=notice_id))
         return
     for section in sections:
-        await message.answer(section[:4000])
+        await message.answer(clip_html(section))
 
 
 def setup() -> Router:

@@ -11,4 +11,4 @@ async def purge_conversations_older_than(session: AsyncSession, age: timedelta) 
     """Forget conversations nobody has touched for ``age``; returns how many."""
     result = await session.execute(delete(FsmRecord).where(FsmRecord.updated_at < utcnow() - age))
     await session.commit()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(getattr(result, "rowcount", 0) or 0)

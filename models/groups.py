@@ -116,7 +116,7 @@ async def migrate_group(session: AsyncSession, old_chat_id: int, new_chat_id: in
         .values(chat_id=new_chat_id),
         execution_options={"synchronize_session": False},
     )
-    if not moved.rowcount:  # type: ignore[attr-defined]  # a CursorResult for an UPDATE
+    if not getattr(moved, "rowcount", 0):
         # The bot met the supergroup on its own first: the old binding goes there, unless
         # the supergroup was bound itself meanwhile.
         await session.execute(
@@ -131,7 +131,7 @@ async def migrate_group(session: AsyncSession, old_chat_id: int, new_chat_id: in
         )
     record(session, "group.migrated", None, chat_id=old_chat_id, new_chat_id=new_chat_id)
     await session.commit()
-    return bool(moved.rowcount)  # type: ignore[attr-defined]
+    return bool(getattr(moved, "rowcount", 0))
 
 
 async def binding_of(session: AsyncSession, chat_id: int) -> Binding | None:

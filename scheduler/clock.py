@@ -52,6 +52,19 @@ class Clock:
             replace_existing=True,
         )
         every = {"coalesce": True, "max_instances": 1, "replace_existing": True}
+        # Hourly rather than once a night: a purge is idempotent, and a bot that was down
+        # at the appointed hour would otherwise skip it.
+        self.scheduler.add_job(
+            jobs.purge_outbox,
+            "interval",
+            hours=1,
+            kwargs={
+                "session_factory": self.session_factory,
+                "older_than": timedelta(days=self.config.outbox.retention_days),
+            },
+            id="outbox.purge",
+            **every,
+        )
         self.scheduler.add_job(
             self._dispatch_scheduled_notices, "interval", seconds=15, id="notices.dispatch", **every
         )

@@ -6,6 +6,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.conversations import purge_conversations_older_than
+from models.outbox.table import purge_settled
 
 logger = logging.getLogger(__name__)
 
@@ -17,4 +18,14 @@ async def purge_stale_conversations(
         purged = await purge_conversations_older_than(session, older_than)
     if purged:
         logger.info("purged %d conversations idle for more than %s", purged, older_than)
+    return purged
+
+
+async def purge_outbox(
+    session_factory: async_sessionmaker[AsyncSession], older_than: timedelta
+) -> int:
+    async with session_factory() as session:
+        purged = await purge_settled(session, older_than)
+    if purged:
+        logger.info("purged %d settled outbox messages older than %s", purged, older_than)
     return purged

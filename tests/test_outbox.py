@@ -28,6 +28,7 @@ from models.outbox.table import (
     OutgoingMessage,
     delivery_counts,
     enqueue,
+    purge_settled,
 )
 from models.people import GroupChat
 from tests.fixtures import say, small_tree
@@ -245,3 +246,19 @@ async def test_a_county_wide_notice_is_one_quick_insert(session: AsyncSession) -
     count = await session.scalar(select(func.count()).select_from(OutboxMessage))
     assert count == 8_202
     assert elapsed < 10, f"8,202 rows took {elapsed:.1f} s"
+
+
+async def test_settled_messages_are_purged_after_their_retention(session: AsyncSession) -> None:
+    await enqueue(session, [say(n, str(n)) for n in (1, 2, 3)])
+    await session.commit()
+    old = utcnow() - timedelta(days=31)
+    await session.execute(
+        update(OutboxMessage).where(OutboxMessage.chat_id.in_((1, 2))).values(created_at=old)
+    )
+    await session.execute(
+        update(OutboxMessage).where(OutboxMessage.chat_id == 1).values(status="sent")
+    )
+    await session.commit()
+    assert await purge_settled(session, timedelta(days=30)) == 1
+    # An old message not yet delivered is kept: only settled ones go.
+    assert sorted(row.chat_id for row in await rows(session)) == [2, 3]
