@@ -1,6 +1,7 @@
 """Command-centre commands about people: /invite, /revoke, /assign, /audit."""
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject
@@ -9,13 +10,12 @@ from aiogram.utils.deep_linking import create_deep_link
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
-from bot.i18n import t
+from bot.i18n import Raw, t
 from bot.invite_sheet import invite_sheet
 from handlers.filters import IsAdmin
 from handlers.rendering import clip_html, describe_post
 from models.assignments import assign_post, revoke_post
-from models.base import as_utc
-from models.directory import member_by_username, recent_audit
+from models.directory import AuditView, member_by_username, readable_audit
 from models.invite_batch import invite_to_post, invite_vacant_posts
 from models.members import member_by_telegram_id
 from models.org import Role
@@ -132,29 +132,38 @@ async def assign(
     await message.answer(t("assign.done", post=post_text, name=member.name))
 
 
-async def audit(message: Message, command: CommandObject, session: AsyncSession) -> None:
+async def audit(
+    message: Message, command: CommandObject, session: AsyncSession, config: Config
+) -> None:
     arg = (command.args or "").strip()
     if arg and not arg.isdigit():
         await message.answer(t("audit.usage"))
         return
     limit = min(int(arg or 20), 100)
-    entries = await recent_audit(session, limit)
+    entries = await readable_audit(session, limit)
     if not entries:
         await message.answer(t("audit.empty"))
         return
+    zone = ZoneInfo(config.i18n.timezone)
     lines = [t("audit.title", count=len(entries))]
-    for entry in entries:
-        detail = ", ".join(f"{key}={value}" for key, value in sorted(entry.detail.items()))
-        lines.append(
-            t(
-                "audit.entry",
-                at=as_utc(entry.at).strftime("%Y-%m-%d %H:%M:%S UTC"),
-                actor=entry.actor_telegram_id or "—",
-                action=entry.action,
-                detail=detail[:300],
-            )
-        )
+    lines.extend(audit_row(entry, zone) for entry in entries)
     await message.answer(clip_html("\n".join(lines)))
+
+
+def audit_row(entry: AuditView, zone: ZoneInfo) -> str:
+    label_key = f"audit.action.{entry.action}"
+    label = t(label_key)
+    detail = " ".join(f"{key}={value}" for key, value in entry.other.items())
+    return t(
+        "audit.row",
+        at=entry.at.astimezone(zone).strftime("%m-%d %H:%M"),
+        actor=entry.actor,
+        # An event recorded by a newer feature than the catalog shows by its own name.
+        action=entry.action if label == label_key else label,
+        post=Raw(" · " + str(describe_post(entry.post))) if entry.post else "",
+        member=f" · {entry.member}" if entry.member else "",
+        detail=f" · {detail}" if detail else "",
+    )
 
 
 def setup() -> Router:

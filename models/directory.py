@@ -1,11 +1,14 @@
 """Who holds what: coverage of posts by level and by child node, and post holders."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.audit import record
+from models.base import as_utc
+from models.messages import PostRef
 from models.org import LEVELS, Level, Member, Node, Post, under
 from models.system import AuditEntry
 
@@ -105,6 +108,79 @@ async def member_by_username(session: AsyncSession, username: str) -> Member | N
 async def recent_audit(session: AsyncSession, limit: int) -> list[AuditEntry]:
     rows = await session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
     return list(rows)
+
+
+@dataclass(frozen=True)
+class AuditView:
+    """An audit entry as a person reads it: who (a name when the actor is a member), what,
+    and the posts and people it concerns by path and name rather than by id."""
+
+    at: datetime
+    actor: str
+    action: str
+    post: PostRef | None
+    member: str | None
+    other: dict[str, str]
+
+
+async def readable_audit(session: AsyncSession, limit: int) -> list[AuditView]:
+    entries = await recent_audit(session, limit)
+    actor_ids = {entry.actor_telegram_id for entry in entries if entry.actor_telegram_id}
+    member_ids = {_int(entry.detail.get("member_id")) for entry in entries} - {None}
+    post_ids = {_int(entry.detail.get("post_id")) for entry in entries} - {None}
+    actors: dict[int, str] = {
+        telegram_id: name
+        for telegram_id, name in await session.execute(
+            select(Member.telegram_id, Member.name).where(Member.telegram_id.in_(actor_ids))
+        )
+    }
+    members: dict[int, str] = {
+        member_id: name
+        for member_id, name in await session.execute(
+            select(Member.id, Member.name).where(Member.id.in_(member_ids))
+        )
+    }
+    posts = {
+        post_id: PostRef(level, role, path)
+        for post_id, level, role, path in await session.execute(
+            select(Post.id, Node.level, Post.role, Node.path)
+            .join(Node, Node.id == Post.node_id)
+            .where(Post.id.in_(post_ids))
+        )
+    }
+    views = []
+    for entry in entries:
+        detail = dict(entry.detail)
+        post_id = _int(detail.pop("post_id", None))
+        member_id = _int(detail.pop("member_id", None))
+        actor = entry.actor_telegram_id
+        views.append(
+            AuditView(
+                at=as_utc(entry.at),
+                actor=actors.get(actor, str(actor)) if actor else "—",
+                action=entry.action,
+                post=posts.get(post_id) if post_id is not None else None,
+                member=members.get(member_id) if member_id is not None else None,
+                # Lists of ids say nothing to a reader; the entry's counts do.
+                other={
+                    key: _short(value)
+                    for key, value in sorted(detail.items())
+                    if not key.endswith("_ids")
+                },
+            )
+        )
+    return views
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _short(value: object) -> str:
+    """A list of ids (an invite batch's posts, say) is counted, not spelled out."""
+    if isinstance(value, list):
+        return f"×{len(value)}"
+    return str(value)[:80]
 
 
 async def log_lookup(session: AsyncSession, actor: int | None, target: str) -> None:

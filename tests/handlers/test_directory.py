@@ -90,5 +90,8 @@ async def test_revoke_and_assign_change_posts_and_tell_the_member(
 
     await admin.send("/audit 50")
     audit = await admin.next_message()
-    for action in ("roster.import", "invite.created", "post.bound", "post.released"):
-        assert action in audit.text
+    # Readable events in the county's time: what happened, to which post, to whom.
+    for label in ("导入名册", "生成邀请", "就任岗位", "离开岗位"):
+        assert label in audit.text
+    assert f"社区网格信息员（{GRID}）" in audit.text and "王芳" in audit.text
+    assert "post_id" not in audit.text and "member_id" not in audit.text
