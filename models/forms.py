@@ -1,7 +1,33 @@
 """The household report form as data: its fields, alert rules and needs, and what a saved
-report's answers match."""
+report's answers match.
 
+A county edits the form (a TOML file, ``bot/forms/household.toml`` by default) without a
+release. It is checked as a whole when the bot starts, every problem naming its field; a
+round keeps the version of the form it opened with (stored with the round), so a changed
+file applies from the next round and old reports keep their answers.
+"""
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from models.refusals import Refused
+
+LABEL_LOCALES = ("zh_Hans", "en")
+SEVERITIES = ("info", "warning", "urgent", "critical")
+# Values past PostgreSQL's int32 are refused there; a form has no use for them.
+LARGEST_NUMBER = 1_000_000
+LONGEST_TEXT = 1000
+MOST_CHOICES = 24
+_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+Answer = int | str | list[str]
 
 
 @dataclass(frozen=True)
@@ -21,3 +47,546 @@ class NeedRequest:
 
     kind: str
     note: str | None
+
+
+class FieldKind(StrEnum):
+    integer = "integer"
+    single = "single"
+    multi = "multi"
+    text = "text"
+
+
+class FieldScope(StrEnum):
+    # Answered in each round.
+    round = "round"
+    # Kept with the household between rounds (vulnerable people…).
+    household = "household"
+
+
+class FormError(Exception):
+    """The form definition is not usable; ``errors`` each name the field they are about."""
+
+    def __init__(self, source: str, errors: Sequence[str]) -> None:
+        self.source = source
+        self.errors = list(errors)
+        lines = "\n".join(f"  - {error}" for error in self.errors)
+        super().__init__(f"report form {source} has {len(self.errors)} error(s):\n{lines}")
+
+
+# Operators by the kind of field they apply to; "in" takes a list of values.
+OPERATORS: dict[FieldKind, tuple[str, ...]] = {
+    FieldKind.integer: ("==", "!=", ">", ">=", "<", "<=", "in"),
+    FieldKind.single: ("==", "!=", "in"),
+    FieldKind.multi: ("contains",),
+    FieldKind.text: ("==", "!="),
+}
+
+
+@dataclass(frozen=True)
+class Choice:
+    id: str
+    labels: Mapping[str, str]
+
+    def label(self, locale: str) -> str:
+        return self.labels.get(locale) or self.labels[LABEL_LOCALES[0]]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``answers[field] operator value``: an alert rule's test, or when a field is asked."""
+
+    field: str
+    operator: str
+    value: object
+
+    def holds(self, answers: Mapping[str, object]) -> bool:
+        return compare(answers.get(self.field), self.operator, self.value)
+
+
+def compare(answer: object, operator: str, value: object) -> bool:
+    """Whether ``answer`` meets ``operator value``; an answer that is missing meets nothing."""
+    if answer is None:
+        return False
+    if operator == "contains":
+        return isinstance(answer, list) and value in answer
+    if operator == "in":
+        return isinstance(value, list) and answer in value
+    if operator == "==":
+        return answer == value
+    if operator == "!=":
+        return answer != value
+    if not (isinstance(answer, int) and isinstance(value, int)):
+        return False
+    if operator == ">":
+        return answer > value
+    if operator == ">=":
+        return answer >= value
+    if operator == "<":
+        return answer < value
+    return operator == "<=" and answer <= value
+
+
+@dataclass(frozen=True)
+class FormField:
+    id: str
+    kind: FieldKind
+    labels: Mapping[str, str]
+    scope: FieldScope = FieldScope.round
+    minimum: int = 0
+    maximum: int = 0
+    max_length: int = 0
+    choices: tuple[Choice, ...] = ()
+    optional: bool = False
+    # "No change since last report" copies the last answer; a need or a note is asked anew.
+    copy_on_no_change: bool = True
+    when: Condition | None = None
+
+    def label(self, locale: str) -> str:
+        return self.labels.get(locale) or self.labels[LABEL_LOCALES[0]]
+
+    def choice(self, choice_id: str) -> Choice | None:
+        return next((choice for choice in self.choices if choice.id == choice_id), None)
+
+    def parse_number(self, text: str) -> int:
+        """A typed number, or ``Refused`` with the catalog key that says what is wrong."""
+        cleaned = text.strip().replace(" ", "")
+        try:
+            number = int(cleaned)
+        except ValueError:
+            raise Refused(
+                "reports.not_a_number", minimum=self.minimum, maximum=self.maximum
+            ) from None
+        if not self.minimum <= number <= self.maximum:
+            raise Refused("reports.out_of_range", minimum=self.minimum, maximum=self.maximum)
+        return number
+
+    def parse_text(self, text: str) -> str:
+        """Typed text without control characters (PostgreSQL refuses NUL), or ``Refused``."""
+        cleaned = "".join(c for c in text if c == "\n" or c.isprintable()).strip()
+        if not cleaned:
+            raise Refused("reports.text_empty")
+        if len(cleaned) > self.max_length:
+            raise Refused("reports.text_too_long", limit=self.max_length, length=len(cleaned))
+        return cleaned
+
+    def accepts(self, answer: object) -> bool:
+        """The answer has this field's shape and lies within its bounds."""
+        if self.kind is FieldKind.integer:
+            return (
+                isinstance(answer, int)
+                and not isinstance(answer, bool)
+                and self.minimum <= answer <= self.maximum
+            )
+        if self.kind is FieldKind.single:
+            return isinstance(answer, str) and self.choice(answer) is not None
+        if self.kind is FieldKind.multi:
+            return (
+                isinstance(answer, list)
+                and all(isinstance(item, str) and self.choice(item) for item in answer)
+                and len(set(answer)) == len(answer)
+            )
+        return isinstance(answer, str) and 0 < len(answer) <= self.max_length
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    field: str
+    operator: str
+    value: object
+    severity: str
+
+
+@dataclass(frozen=True)
+class NeedRule:
+    """Choosing ``choice`` in ``field`` asks for a need of ``kind``; its note is the answer to
+    ``note_field`` when there is one."""
+
+    field: str
+    choice: str
+    kind: str
+    note_field: str | None = None
+
+
+@dataclass(frozen=True)
+class Form:
+    version: str
+    fields: tuple[FormField, ...]
+    alerts: tuple[AlertRule, ...]
+    needs: tuple[NeedRule, ...]
+    # The definition as read, kept with the rounds that use this version.
+    definition: Mapping[str, Any]
+
+    def field(self, field_id: str) -> FormField | None:
+        return next((field for field in self.fields if field.id == field_id), None)
+
+    def asked(self, field: FormField, answers: Mapping[str, object]) -> bool:
+        return field.when is None or field.when.holds(answers)
+
+    def next_step(self, after: int, answers: Mapping[str, object]) -> int | None:
+        """The index of the next field to ask after index ``after`` (-1: the first), skipping
+        fields whose condition the answers so far do not meet; None when all are asked."""
+        for index in range(after + 1, len(self.fields)):
+            if self.asked(self.fields[index], answers):
+                return index
+        return None
+
+    def clean(self, answers: Mapping[str, object]) -> dict[str, Answer]:
+        """The answers of a whole form checked again (they come from a conversation's stored
+        state): each asked field answered within bounds, unasked and unknown ones dropped.
+        Raises ``Refused("reports.answer_invalid", field=…)``."""
+        cleaned: dict[str, Answer] = {}
+        for field in self.fields:
+            if not self.asked(field, cleaned):
+                continue
+            answer = answers.get(field.id)
+            if answer is None:
+                if field.optional or field.kind is FieldKind.multi:
+                    if field.kind is FieldKind.multi:
+                        cleaned[field.id] = []
+                    continue
+                raise Refused("reports.answer_invalid", field=field.id)
+            if not field.accepts(answer):
+                raise Refused("reports.answer_invalid", field=field.id)
+            cleaned[field.id] = _copy(answer)
+        return cleaned
+
+    def copied(self, last: Mapping[str, object]) -> dict[str, Answer]:
+        """What "no change since last report" keeps of the last answers: the per-round
+        answers this form still accepts, except those asked anew each time."""
+        kept: dict[str, Answer] = {}
+        for field in self.fields:
+            if field.scope is not FieldScope.round or not field.copy_on_no_change:
+                continue
+            answer = last.get(field.id)
+            if answer is not None and field.accepts(answer) and self.asked(field, kept):
+                kept[field.id] = _copy(answer)
+        return kept
+
+    def household_fields(self) -> tuple[FormField, ...]:
+        return tuple(field for field in self.fields if field.scope is FieldScope.household)
+
+    def alert_matches(self, answers: Mapping[str, object]) -> list[AlertMatch]:
+        return [
+            AlertMatch(rule.field, rule.operator, rule.value, rule.severity, answers[rule.field])
+            for rule in self.alerts
+            if compare(answers.get(rule.field), rule.operator, rule.value)
+        ]
+
+    def needs_of(self, answers: Mapping[str, object]) -> list[NeedRequest]:
+        requests = []
+        for rule in self.needs:
+            if not compare_choice(answers.get(rule.field), rule.choice):
+                continue
+            note = answers.get(rule.note_field) if rule.note_field else None
+            requests.append(NeedRequest(rule.kind, note if isinstance(note, str) else None))
+        return requests
+
+
+def _copy(answer: object) -> Answer:
+    """An answer ``FormField.accepts`` has checked, as a value of its own."""
+    if isinstance(answer, list):
+        return [str(item) for item in answer]
+    if isinstance(answer, int):
+        return answer
+    return str(answer)
+
+
+def compare_choice(answer: object, choice: str) -> bool:
+    return answer == choice or (isinstance(answer, list) and choice in answer)
+
+
+# --- reading a definition -----------------------------------------------------------------
+
+
+def load_form(path: Path) -> Form:
+    """The form in the TOML file at ``path``; raises ``FormError``."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise FormError(source, [f"cannot read the file: {error}"]) from None
+    try:
+        definition = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise FormError(source, [f"not valid TOML: {error}"]) from None
+    return parse_form(definition, source)
+
+
+_PARSED: dict[str, Form] = {}
+
+
+def form_from_stored(definition: Mapping[str, Any]) -> Form:
+    """A form kept with a round, parsed once per process and version."""
+    version = version_of(definition)
+    form = _PARSED.get(version)
+    if form is None:
+        form = _PARSED[version] = parse_form(definition, f"version {version}")
+    return form
+
+
+def version_of(definition: Mapping[str, Any]) -> str:
+    """A digest of the definition: any edit of the file is a new version."""
+    canonical = json.dumps(definition, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def parse_form(definition: Mapping[str, Any], source: str) -> Form:
+    """Check the whole definition and build the form; raises ``FormError`` listing every
+    problem, each naming its field."""
+    reader = _Reader()
+    form = reader.form(definition)
+    if reader.errors:
+        raise FormError(source, reader.errors)
+    assert form is not None
+    return form
+
+
+class _Reader:
+    """Reads a definition, collecting every problem rather than stopping at the first."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def fail(self, where: str, problem: str) -> None:
+        self.errors.append(f"{where}: {problem}")
+
+    def form(self, definition: Mapping[str, Any]) -> Form | None:
+        self.unknown_keys("form", definition, {"title", "fields", "alerts", "needs"})
+        if "title" in definition:
+            self.labels("form title", definition["title"])
+        raw_fields = definition.get("fields")
+        if not isinstance(raw_fields, list) or not raw_fields:
+            self.fail("form", "needs at least one [[fields]] entry")
+            raw_fields = []
+        fields: list[FormField] = []
+        for index, raw in enumerate(raw_fields):
+            field = self.field(index, raw, fields)
+            if field is not None:
+                if any(earlier.id == field.id for earlier in fields):
+                    self.fail(f'field "{field.id}"', "the id is used twice")
+                else:
+                    fields.append(field)
+        alerts = [
+            alert
+            for index, raw in enumerate(self.table_list(definition, "alerts"))
+            if (alert := self.alert(index, raw, fields)) is not None
+        ]
+        needs = [
+            rule
+            for index, raw in enumerate(self.table_list(definition, "needs"))
+            if (rule := self.need(index, raw, fields)) is not None
+        ]
+        if self.errors:
+            return None
+        return Form(version_of(definition), tuple(fields), tuple(alerts), tuple(needs), definition)
+
+    def table_list(self, definition: Mapping[str, Any], key: str) -> list[Any]:
+        value = definition.get(key, [])
+        if not isinstance(value, list):
+            self.fail("form", f'"{key}" must be a list of tables ([[{key}]])')
+            return []
+        return value
+
+    def unknown_keys(self, where: str, table: Mapping[str, Any], known: set[str]) -> None:
+        for key in sorted(set(table) - known):
+            self.fail(where, f'unknown key "{key}"')
+
+    def labels(self, where: str, value: object) -> dict[str, str]:
+        if not isinstance(value, dict):
+            self.fail(where, 'needs a label table: { zh_Hans = "…", en = "…" }')
+            return {}
+        labels: dict[str, str] = {}
+        for locale in LABEL_LOCALES:
+            text = value.get(locale)
+            if not isinstance(text, str) or not text.strip():
+                self.fail(where, f"needs a {locale} label")
+            elif len(text) > 200:
+                self.fail(where, f"the {locale} label is longer than 200 characters")
+            else:
+                labels[locale] = text.strip()
+        for locale in sorted(set(value) - set(LABEL_LOCALES)):
+            self.fail(where, f'unknown label language "{locale}" (use zh_Hans and en)')
+        return labels
+
+    def field(self, index: int, raw: object, earlier: list[FormField]) -> FormField | None:
+        if not isinstance(raw, dict):
+            self.fail(f"fields[{index}]", "must be a table")
+            return None
+        field_id = raw.get("id")
+        if not isinstance(field_id, str) or not _ID.match(field_id):
+            self.fail(
+                f"fields[{index}]", "needs an id of a-z, 0-9 and _ starting with a letter (≤ 32)"
+            )
+            return None
+        where = f'field "{field_id}"'
+        errors_before = len(self.errors)
+        try:
+            kind = FieldKind(str(raw.get("kind")))
+        except ValueError:
+            self.fail(where, f"kind must be one of {', '.join(FieldKind)}")
+            return None
+        known = {"id", "kind", "label", "scope", "optional", "copy_on_no_change", "when"}
+        known |= {
+            FieldKind.integer: {"min", "max"},
+            FieldKind.single: {"choices"},
+            FieldKind.multi: {"choices"},
+            FieldKind.text: {"max_length"},
+        }[kind]
+        self.unknown_keys(where, raw, known)
+        labels = self.labels(f"{where} label", raw.get("label"))
+        try:
+            scope = FieldScope(raw.get("scope", "round"))
+        except ValueError:
+            self.fail(where, 'scope must be "round" or "household"')
+            scope = FieldScope.round
+        optional = self.flag(where, raw, "optional", False)
+        copy = self.flag(where, raw, "copy_on_no_change", True)
+        minimum = maximum = max_length = 0
+        choices: tuple[Choice, ...] = ()
+        if kind is FieldKind.integer:
+            minimum = self.number(where, raw, "min", 0)
+            maximum = self.number(where, raw, "max", None)
+            if minimum > maximum:
+                self.fail(where, f"min {minimum} is greater than max {maximum}")
+        elif kind is FieldKind.text:
+            max_length = self.number(where, raw, "max_length", None)
+            if not 1 <= max_length <= LONGEST_TEXT:
+                self.fail(where, f"max_length must be between 1 and {LONGEST_TEXT}")
+        else:
+            choices = self.choices(where, raw.get("choices"))
+        when = None
+        if "when" in raw:
+            when = self.condition(f"{where} when", raw["when"], earlier, {"field"})
+            if when is not None and scope is FieldScope.household:
+                self.fail(where, "a household attribute is always asked: remove when")
+        if len(self.errors) > errors_before:
+            return None
+        return FormField(
+            field_id,
+            kind,
+            labels,
+            scope,
+            minimum,
+            maximum,
+            max_length,
+            choices,
+            optional,
+            copy,
+            when,
+        )
+
+    def flag(self, where: str, raw: Mapping[str, Any], key: str, default: bool) -> bool:
+        value = raw.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(where, f"{key} must be true or false")
+            return default
+        return value
+
+    def number(self, where: str, raw: Mapping[str, Any], key: str, default: int | None) -> int:
+        value = raw.get(key, default)
+        if value is None:
+            self.fail(where, f"needs {key}")
+            return 0
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.fail(where, f"{key} must be a whole number")
+            return 0
+        if abs(value) > LARGEST_NUMBER:
+            self.fail(where, f"{key} must lie within ±{LARGEST_NUMBER}")
+            return 0
+        return value
+
+    def choices(self, where: str, raw: object) -> tuple[Choice, ...]:
+        if not isinstance(raw, list) or not raw:
+            self.fail(where, 'needs choices: [{ id = "…", label = { zh_Hans = "…", en = "…" } }]')
+            return ()
+        if len(raw) > MOST_CHOICES:
+            self.fail(where, f"has more than {MOST_CHOICES} choices")
+        choices: list[Choice] = []
+        for index, item in enumerate(raw):
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                self.fail(f"{where} choices[{index}]", "needs an id and a label")
+                continue
+            choice_id = item["id"]
+            choice_where = f'{where} choice "{choice_id}"'
+            if not _ID.match(choice_id):
+                self.fail(choice_where, "the id must be a-z, 0-9 and _ starting with a letter")
+            if any(choice.id == choice_id for choice in choices):
+                self.fail(choice_where, "the id is used twice")
+            self.unknown_keys(choice_where, item, {"id", "label"})
+            choices.append(
+                Choice(choice_id, self.labels(f"{choice_where} label", item.get("label")))
+            )
+        return tuple(choices)
+
+    def condition(
+        self, where: str, raw: object, fields: list[FormField], extra: set[str]
+    ) -> Condition | None:
+        if not isinstance(raw, dict):
+            self.fail(where, "must be a table with field, operator and value")
+            return None
+        self.unknown_keys(where, raw, {"operator", "value"} | extra)
+        field = next((f for f in fields if f.id == raw.get("field")), None)
+        if field is None:
+            self.fail(where, f'field "{raw.get("field")}" is not a field declared before it')
+            return None
+        operator = raw.get("operator")
+        allowed = OPERATORS[field.kind]
+        if operator not in allowed:
+            self.fail(
+                where, f'operator for {field.kind} field "{field.id}" must be one of {allowed}'
+            )
+            return None
+        value = raw.get("value")
+        if operator == "in" and (not isinstance(value, list) or not value):
+            self.fail(where, '"in" takes a list of values')
+            return None
+        for item in value if isinstance(value, list) and operator == "in" else [value]:
+            if not self.value_fits(field, item):
+                self.fail(where, f'value {item!r} is not a possible answer to "{field.id}"')
+                return None
+        return Condition(field.id, str(operator), value)
+
+    def value_fits(self, field: FormField, value: object) -> bool:
+        if field.kind is FieldKind.integer:
+            return isinstance(value, int) and not isinstance(value, bool)
+        if field.kind is FieldKind.text:
+            return isinstance(value, str)
+        return isinstance(value, str) and field.choice(value) is not None
+
+    def alert(self, index: int, raw: object, fields: list[FormField]) -> AlertRule | None:
+        name = raw.get("field") if isinstance(raw, dict) else None
+        where = f'alerts[{index}] (field "{name}")'
+        condition = self.condition(where, raw, fields, {"field", "severity"})
+        severity = raw.get("severity") if isinstance(raw, dict) else None
+        if severity not in SEVERITIES:
+            self.fail(where, f"severity must be one of {', '.join(SEVERITIES)}")
+            return None
+        if condition is None:
+            return None
+        return AlertRule(condition.field, condition.operator, condition.value, str(severity))
+
+    def need(self, index: int, raw: object, fields: list[FormField]) -> NeedRule | None:
+        if not isinstance(raw, dict):
+            self.fail(f"needs[{index}]", "must be a table with field, choice and kind")
+            return None
+        where = f'needs[{index}] (field "{raw.get("field")}")'
+        self.unknown_keys(where, raw, {"field", "choice", "kind", "note_field"})
+        field = next((f for f in fields if f.id == raw.get("field")), None)
+        if field is None or field.kind not in (FieldKind.single, FieldKind.multi):
+            self.fail(where, "field must name a single or multi choice field")
+            return None
+        choice = raw.get("choice")
+        if not isinstance(choice, str) or field.choice(choice) is None:
+            self.fail(where, f'choice {choice!r} is not a choice of "{field.id}"')
+            return None
+        kind = raw.get("kind")
+        if not isinstance(kind, str) or not _ID.match(kind):
+            self.fail(where, "kind must be a-z, 0-9 and _ (medicine, food, doctor…)")
+            return None
+        note_field = raw.get("note_field")
+        if note_field is not None:
+            note = next((f for f in fields if f.id == note_field), None)
+            if note is None or note.kind is not FieldKind.text:
+                self.fail(where, f'note_field "{note_field}" must name a text field')
+                return None
+        return NeedRule(field.id, choice, kind, note_field)
