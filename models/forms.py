@@ -20,7 +20,8 @@ from typing import Any
 from models.refusals import Refused
 
 LABEL_LOCALES = ("zh_Hans", "en")
-SEVERITIES = ("info", "warning", "urgent", "critical")
+# As models.alerts ranks them, most severe first.
+SEVERITIES = ("critical", "high", "medium", "low")
 # Values past PostgreSQL's int32 are refused there; a form has no use for them.
 LARGEST_NUMBER = 1_000_000
 LONGEST_TEXT = 1000
