@@ -3,10 +3,20 @@ environment overrides. A bad value fails with one line naming its key."""
 
 import os
 import tomllib
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
 EXAMPLE_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.example.toml"
@@ -103,6 +113,51 @@ class NoticesConfig(Section):
     progress_every_s: float = Field(default=3.0, ge=1)
 
 
+class ReportsConfig(Section):
+    """Household reporting rounds and the report form (PRODUCT.md §3.4)."""
+
+    # "daily": one round a day, a date in the county's time zone.
+    schedule: Literal["daily"] = "daily"
+    open_time: time = time(7, 0)
+    # A close time not after the open time lies on the next day; equal to it, a round
+    # stays open (and correctable) until the next one opens.
+    close_time: time = time(7, 0)
+    due_time: time = time(10, 0)
+    # Empty: the county's, [i18n] timezone.
+    timezone: str = ""
+    nobody_home_flag_after: int = Field(default=3, ge=1, le=365)
+    retention_days: int = Field(default=30, ge=1, le=3650)
+    # A form definition (TOML); empty: the form shipped in bot/forms/household.toml.
+    form: str = ""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
+        return value
+
+    @field_validator("due_time")
+    @classmethod
+    def _due_inside_round(cls, value: time, info: ValidationInfo) -> time:
+        opens, closes = info.data.get("open_time"), info.data.get("close_time")
+        if opens is None or closes is None:
+            return value
+        day = 24 * 60
+        due_after = (_minutes(value) - _minutes(opens)) % day
+        close_after = (_minutes(closes) - _minutes(opens)) % day or day
+        if not 0 < due_after <= close_after:
+            raise ValueError("must lie after open_time and not after close_time")
+        return value
+
+
+def _minutes(moment: time) -> int:
+    return moment.hour * 60 + moment.minute
+
+
 class Config(Section):
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
@@ -114,6 +169,7 @@ class Config(Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     notices: NoticesConfig = Field(default_factory=NoticesConfig)
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
 
     def is_admin(self, telegram_id: int) -> bool:
         return telegram_id in self.admins.telegram_ids

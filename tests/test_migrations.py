@@ -17,7 +17,8 @@ async def test_the_models_and_the_migrations_agree(engine: AsyncEngine) -> None:
 
     import models.notices
     import models.outbox
-    import models.people  # noqa: F401  (registers their tables)
+    import models.people
+    import models.rounds  # noqa: F401  (registers their tables)
     from models.base import Base
 
     def differences(sync_connection: object) -> list[object]:

@@ -4,6 +4,7 @@ import models.notices
 import models.org
 import models.outbox
 import models.people
+import models.rounds
 import models.system  # noqa: F401  (registers the tables on the metadata)
 from models.base import Base
 

@@ -1,0 +1,368 @@
+"""Saving household reports: a filled-in form, "no change since last report", "nobody home",
+and "all remaining: no change" for a unit.
+
+A save names the revision of the report it read; the row is updated only if that is still
+its revision, so a double tap or an update delivered twice saves once (on SQLite as on
+PostgreSQL: the database refuses the second write, no lock needed). Whatever the saved
+answers set off — alerts up the tree, needs, the "nobody home" flag — is written in the
+same transaction as the report, so it is all there once the bot says "saved", or none of it.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.alerts import raise_report_alerts
+from models.audit import record
+from models.base import utcnow
+from models.forms import AlertMatch, Answer, Form, FormField, NeedRequest
+from models.needs import open_report_needs
+from models.notify import above_or_command_centre, tell
+from models.org import Household
+from models.refusals import Refused
+from models.reports import (
+    Progress,
+    Reporter,
+    Target,
+    last_answers,
+    reportable_unit,
+    room_order,
+    round_for_button,
+    target,
+    unit_progress,
+)
+from models.rounds import HouseholdReport, ReportHow, ReportRound, ReportStatus, form_of
+
+
+@dataclass(frozen=True)
+class Consequences:
+    """Settings a save needs beyond the report itself."""
+
+    # "Nobody home" in this many rounds running is flagged to the building lead.
+    nobody_home_flag_after: int
+    # Telegram ids of the command centre: told when nobody above can be.
+    command_centre: Sequence[int]
+
+
+@dataclass(frozen=True)
+class Saved:
+    report_id: int
+    room: str
+    how: ReportHow
+    progress: Progress
+    alert_ids: list[int]
+    need_ids: list[int]
+    # The household was just flagged for being away too many rounds running.
+    flagged: bool
+
+
+async def save_report(
+    session: AsyncSession,
+    reporter: Reporter,
+    consequences: Consequences,
+    *,
+    round_id: int,
+    household_id: int,
+    revision: int,
+    how: ReportHow,
+    answers: Mapping[str, object] | None = None,
+    started_at: datetime | None = None,
+    now: datetime | None = None,
+) -> Saved:
+    """Save the household's report of the round, or correct it. ``revision`` is the report's
+    revision the reporter saw; a report saved since is ``Refused("reports.already_saved")``.
+    Commits."""
+    moment = now or utcnow()
+    found = await target(session, reporter, round_id, household_id, moment)
+    room = found.household.room
+    if found.report.revision != revision:
+        raise Refused("reports.already_saved", room=room)
+    form = await form_of(session, found.report_round)
+    if how is ReportHow.form:
+        saved_answers: dict[str, Answer] | None = form.clean(answers or {})
+    elif how is ReportHow.no_change:
+        last = await last_answers(session, [household_id], found.report_round.date)
+        if household_id not in last:
+            raise Refused("reports.no_last_report", room=room)
+        saved_answers = _unchanged(form, last[household_id][0], found.household)
+    else:
+        how = ReportHow.nobody_home
+        saved_answers = None
+    saved = await _write(
+        session,
+        reporter,
+        consequences,
+        form,
+        found,
+        how,
+        saved_answers,
+        started_at,
+        moment,
+        revision,
+    )
+    if saved is None:
+        await session.rollback()
+        raise Refused("reports.already_saved", room=room)
+    record(
+        session,
+        "report.saved",
+        reporter.telegram_id,
+        round_id=round_id,
+        household_id=household_id,
+        how=how.value,
+    )
+    await session.commit()
+    alert_ids, need_ids, flagged = saved
+    return Saved(
+        found.report.id,
+        room,
+        how,
+        await unit_progress(session, round_id, found.unit.id),
+        alert_ids,
+        need_ids,
+        flagged,
+    )
+
+
+@dataclass(frozen=True)
+class UnitSaved:
+    saved: int
+    # Rooms with no earlier report to copy: they need the form.
+    without_last: list[str]
+    alert_ids: list[int]
+    progress: Progress
+
+
+async def save_unit_unchanged(
+    session: AsyncSession,
+    reporter: Reporter,
+    consequences: Consequences,
+    *,
+    round_id: int,
+    unit_id: int,
+    now: datetime | None = None,
+) -> UnitSaved:
+    """ "All remaining: no change": every household of the unit not yet reported this round
+    gets its last answers again, in one transaction. Households with no earlier report are
+    left for the form. A second run finds none remaining and saves nothing. Commits."""
+    moment = now or utcnow()
+    report_round = await round_for_button(session, round_id, moment)
+    unit = await reportable_unit(session, reporter.scope, unit_id)
+    form = await form_of(session, report_round)
+    rows = (
+        await session.execute(
+            select(HouseholdReport, Household)
+            .join(Household, Household.id == HouseholdReport.household_id)
+            .where(
+                HouseholdReport.round_id == round_id,
+                HouseholdReport.unit_id == unit.id,
+                HouseholdReport.status == ReportStatus.missing,
+            )
+        )
+    ).all()
+    rows = sorted(rows, key=lambda row: room_order(row[1].room))
+    last = await last_answers(session, [household.id for _, household in rows], report_round.date)
+    saved = 0
+    without_last: list[str] = []
+    alert_ids: list[int] = []
+    for report, household in rows:
+        if household.id not in last:
+            without_last.append(household.room)
+            continue
+        found = Target(report, report_round, household, unit)
+        answers = _unchanged(form, last[household.id][0], household)
+        how = ReportHow.unit_no_change
+        outcome = await _write(
+            session,
+            reporter,
+            consequences,
+            form,
+            found,
+            how,
+            answers,
+            None,
+            moment,
+            report.revision,
+        )
+        if outcome is not None:
+            saved += 1
+            alert_ids += outcome[0]
+    if saved:
+        record(
+            session,
+            "report.unit_unchanged",
+            reporter.telegram_id,
+            round_id=round_id,
+            unit_id=unit_id,
+            households=saved,
+        )
+    await session.commit()
+    return UnitSaved(
+        saved, without_last, alert_ids, await unit_progress(session, round_id, unit_id)
+    )
+
+
+def _unchanged(form: Form, last: Mapping[str, Any], household: Household) -> dict[str, Answer]:
+    """The last answers this form still takes, with the household's attributes as they are."""
+    answers = form.copied(last)
+    answers.update(_attributes(form.household_fields(), household.attributes or {}))
+    return answers
+
+
+def _attributes(fields: Sequence[FormField], values: Mapping[str, Any]) -> dict[str, Answer]:
+    kept: dict[str, Answer] = {}
+    for field in fields:
+        value = values.get(field.id)
+        if value is not None and field.accepts(value):
+            kept[field.id] = list(value) if isinstance(value, list) else value
+    return kept
+
+
+async def _write(
+    session: AsyncSession,
+    reporter: Reporter,
+    consequences: Consequences,
+    form: Form,
+    found: Target,
+    how: ReportHow,
+    answers: dict[str, Answer] | None,
+    started_at: datetime | None,
+    now: datetime,
+    revision: int,
+) -> tuple[list[int], list[int], bool] | None:
+    """The report row updated if still at the revision read, and what its answers set off;
+    None when it was saved meanwhile. No commit."""
+    report, household = found.report, found.household
+    nobody_home_since = (
+        await _streak_start(session, household.id, found.report_round)
+        if how is ReportHow.nobody_home
+        else None
+    )
+    matches = form.alert_matches(answers) if answers is not None else []
+    result = await session.execute(
+        update(HouseholdReport)
+        .where(HouseholdReport.id == report.id, HouseholdReport.revision == revision)
+        .values(
+            status=ReportStatus.nobody_home if answers is None else ReportStatus.reported,
+            how=how.value,
+            answers=answers,
+            form_version=form.version,
+            alert=bool(matches),
+            revision=revision + 1,
+            nobody_home_since=nobody_home_since,
+            reporter_member_id=reporter.member_id,
+            reported_at=now,
+            started_at=started_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        return None
+    if answers is not None and how is ReportHow.form:
+        attributes = _attributes(form.household_fields(), answers)
+        if attributes:
+            household.attributes = {**(household.attributes or {}), **attributes}
+    alert_ids = await _raise_alerts(session, reporter, consequences, found, matches)
+    needs = form.needs_of(answers) if answers is not None else []
+    need_ids = await _open_needs(session, reporter, consequences, found, needs)
+    flagged = False
+    if nobody_home_since is not None:
+        flagged = await _flag_if_away_too_long(session, consequences, found, nobody_home_since)
+    return alert_ids, need_ids, flagged
+
+
+async def _raise_alerts(
+    session: AsyncSession,
+    reporter: Reporter,
+    consequences: Consequences,
+    found: Target,
+    matches: list[AlertMatch],
+) -> list[int]:
+    if not matches:
+        return []
+    # One alert per report and field: a correction that still matches repeats none.
+    return await raise_report_alerts(
+        session,
+        report_id=found.report.id,
+        household_id=found.household.id,
+        unit_node_id=found.unit.id,
+        reporter_member_id=reporter.member_id,
+        matches=matches,
+        command_centre=consequences.command_centre,
+    )
+
+
+async def _open_needs(
+    session: AsyncSession,
+    reporter: Reporter,
+    consequences: Consequences,
+    found: Target,
+    needs: list[NeedRequest],
+) -> list[int]:
+    if not needs:
+        return []
+    # One ticket per report and kind: a correction opens only the kinds it adds.
+    return await open_report_needs(
+        session,
+        report_id=found.report.id,
+        household_id=found.household.id,
+        unit_node_id=found.unit.id,
+        reporter_member_id=reporter.member_id,
+        needs=needs,
+        command_centre=consequences.command_centre,
+    )
+
+
+async def _streak_start(
+    session: AsyncSession, household_id: int, report_round: ReportRound
+) -> date:
+    """The first round of the "nobody home" streak that a "nobody home" now continues: the
+    streak of the household's report in the round before, or this round."""
+    previous = (
+        await session.execute(
+            select(HouseholdReport.status, HouseholdReport.nobody_home_since, ReportRound.date)
+            .join(ReportRound, ReportRound.id == HouseholdReport.round_id)
+            .where(
+                HouseholdReport.household_id == household_id, ReportRound.date < report_round.date
+            )
+            .order_by(ReportRound.date.desc())
+            .limit(1)
+        )
+    ).first()
+    if previous is not None and previous[0] == ReportStatus.nobody_home:
+        return previous[1] or previous[2]
+    return report_round.date
+
+
+async def _flag_if_away_too_long(
+    session: AsyncSession, consequences: Consequences, found: Target, since: date
+) -> bool:
+    """The building lead and officer (whoever stands above the unit) hear of a household
+    nobody has found at home ``nobody_home_flag_after`` rounds running: once per streak."""
+    rounds = await session.scalar(
+        select(func.count())
+        .select_from(HouseholdReport)
+        .join(ReportRound, ReportRound.id == HouseholdReport.round_id)
+        .where(
+            HouseholdReport.household_id == found.household.id,
+            HouseholdReport.status == ReportStatus.nobody_home,
+            ReportRound.date >= since,
+            ReportRound.date <= found.report_round.date,
+        )
+    )
+    if rounds != consequences.nobody_home_flag_after:
+        return False
+    recipients = await above_or_command_centre(session, found.unit.id, consequences.command_centre)
+    await tell(
+        session,
+        recipients,
+        "reports.nobody_home_flag",
+        {"unit": found.unit.path, "room": found.household.room, "rounds": int(rounds)},
+        # A correction that says "nobody home" again flags this streak no second time.
+        dedupe=f"nobody_home:{found.household.id}:{since.isoformat()}",
+    )
+    return True
