@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.commands import publish_commands
 from bot.config import Config, ConfigError
+from bot.forms import load_report_form
 from bot.fsm_storage import SqlStorage
 from bot.i18n import MemberI18nMiddleware, create_i18n
 from bot.middlewares import DbSessionMiddleware, MemberMiddleware
@@ -104,6 +105,8 @@ def build_dispatcher(
         events_isolation=events_isolation,
         config=config,
         session_factory=session_factory,
+        # Checked here, at start: a bad form file stops the bot naming every bad field.
+        report_form=load_report_form(config),
     )
     # aiogram closes the FSM storage as soon as polling stops, while handlers may still be
     # running; Application.close() closes it after they finish instead.

@@ -17,6 +17,7 @@ from handlers import (
     notices,
     reachability,
     registration,
+    reports,
     roster_import,
     vacancies,
 )
@@ -39,6 +40,7 @@ def build_root_router() -> Router:
         directory.setup(),
         notice_compose.setup(),
         notices.setup(),
+        reports.setup(),
         language.setup(),
         common.setup(),
         fallback.setup(),

@@ -1,9 +1,11 @@
-"""Command-centre commands about people: /invite, /revoke, /assign, /audit."""
+"""Commands about people: /invite (the command centre, and leads within their subtrees),
+and the command centre's /revoke, /assign, /audit."""
 
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.deep_linking import create_deep_link
@@ -13,10 +15,12 @@ from bot.config import Config
 from bot.i18n import Raw, t
 from bot.invite_sheet import invite_sheet
 from handlers.filters import IsAdmin
-from handlers.rendering import clip_html, describe_post
+from handlers.rendering import clip_html, describe_post, post_title
+from models.access import scope_of
 from models.assignments import assign_post, revoke_post
 from models.directory import AuditView, member_by_username, readable_audit
 from models.invite_batch import invite_to_post, invite_vacant_posts
+from models.invites import withdraw_earlier_invites, withdraw_tokens
 from models.members import member_by_telegram_id
 from models.org import Role
 from models.posts import node_by_path
@@ -26,6 +30,7 @@ from models.refusals import Refused
 async def invite(
     message: Message, command: CommandObject, session: AsyncSession, bot: Bot, config: Config
 ) -> None:
+    """The command centre, or a lead or officer for the vacant posts of its own subtree."""
     words = (command.args or "").split()
     role_word = words[-1] if len(words) > 1 and words[-1] in {"lead", "officer"} else None
     path = " ".join(words[:-1] if role_word else words)
@@ -36,29 +41,43 @@ async def invite(
     if node is None:
         await message.answer(t("path.unknown", path=path))
         return
+    actor = message.from_user.id if message.from_user else 0
+    scope = await scope_of(session, actor, config.admins.telegram_ids)
     username = (await bot.me()).username or ""
     ttl = timedelta(days=config.invites.ttl_days)
-    actor = message.from_user.id if message.from_user else None
 
     def link_for(token: str) -> str:
         return create_deep_link(username, "start", token)
 
-    if role_word:
-        try:
-            row = await invite_to_post(session, node, Role(role_word), ttl, actor, link_for)
-        except Refused as refused:
-            await message.answer(t(refused.key, **refused.params))
+    try:
+        if role_word:
+            row = await invite_to_post(
+                session, node, Role(role_word), ttl, actor, link_for, scope=scope
+            )
+            role = post_title(row.level, row.role)
+            await message.answer(t("invite.link", path=row.path, role=role, link=row.link))
             return
-        await message.answer(t("invite.link", path=row.path, role=row.role, link=row.link))
+        rows = await invite_vacant_posts(
+            session, node, ttl, actor, link_for, scope=scope, withdraw_earlier=False
+        )
+    except Refused as refused:
+        await message.answer(t(refused.key, **refused.params))
         return
-    rows = await invite_vacant_posts(session, node, ttl, actor, link_for)
     if not rows:
         await message.answer(t("invite.none_vacant", path=node.path))
         return
-    await message.answer_document(
-        BufferedInputFile(invite_sheet(rows), filename="invites.xlsx"),
-        caption=t("invite.sheet", count=len(rows), path=node.path),
-    )
+    tokens = {row.post_id: row.token for row in rows}
+    try:
+        await message.answer_document(
+            BufferedInputFile(invite_sheet(rows), filename="invites.xlsx"),
+            caption=t("invite.sheet", count=len(rows), path=node.path),
+        )
+    except TelegramAPIError:
+        # The sheet never arrived: its links go, and those handed out before keep working.
+        await withdraw_tokens(session, tokens)
+        await message.answer(t("invite.sheet_failed"))
+        return
+    await withdraw_earlier_invites(session, tokens, actor)
 
 
 def parse_path_and_role(args: str | None) -> tuple[str, Role | None, list[str]]:
@@ -70,7 +89,7 @@ def parse_path_and_role(args: str | None) -> tuple[str, Role | None, list[str]]:
     return " ".join(words), None, []
 
 
-ADMIN_COMMANDS = Command("invite", "revoke", "assign", "audit")
+ADMIN_COMMANDS = Command("revoke", "assign", "audit")
 
 
 async def admin_command_refused(message: Message) -> None:
@@ -114,11 +133,15 @@ async def assign(
         await message.answer(t("path.unknown", path=path))
         return
     who = rest[0]
-    member = (
-        await member_by_telegram_id(session, int(who))
-        if who.isdigit()
-        else await member_by_username(session, who)
-    )
+    try:
+        member = (
+            await member_by_telegram_id(session, int(who))
+            if who.isdigit()
+            else await member_by_username(session, who)
+        )
+    except Refused as refused:
+        await message.answer(t(refused.key, **refused.params))
+        return
     if member is None:
         await message.answer(t("assign.unknown_member", who=who))
         return
@@ -170,12 +193,12 @@ def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
+    router.message.register(invite, Command("invite"))
     router.message.register(admin_command_refused, ADMIN_COMMANDS, ~IsAdmin())
     # Everything past here is the command centre's alone, whatever is registered later.
     admin = Router(name=f"{__name__}.admin")
     admin.message.filter(F.chat.type == "private", IsAdmin())
     admin.callback_query.filter(IsAdmin())
-    admin.message.register(invite, Command("invite"))
     admin.message.register(revoke, Command("revoke"))
     admin.message.register(assign, Command("assign"))
     admin.message.register(audit, Command("audit"))

@@ -7,9 +7,11 @@ revokes the post's earlier unused ones: the latest list sent out is the valid on
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +20,8 @@ from models.audit import record
 from models.base import as_utc, utcnow
 from models.people import Invite
 from models.posts import PostView, post_view
+
+Item = TypeVar("Item")
 
 TOKEN_BYTES = 24  # 32 characters of [A-Za-z0-9_-], inside Telegram's 64-character payload
 
@@ -43,17 +47,21 @@ def hash_token(token: str) -> str:
 
 
 async def create_invites(
-    session: AsyncSession, post_ids: list[int], ttl: timedelta, actor: int | None
+    session: AsyncSession,
+    post_ids: list[int],
+    ttl: timedelta,
+    actor: int | None,
+    *,
+    withdraw_earlier: bool = True,
 ) -> dict[int, str]:
-    """A new token per post, within the caller's transaction (the caller commits)."""
+    """A new token per post, within the caller's transaction (the caller commits). The
+    posts' earlier unused invites are withdrawn at once, or, with ``withdraw_earlier``
+    False, by ``withdraw_earlier_invites`` once the new ones have reached whoever hands
+    them out."""
     now = utcnow()
     tokens = {post_id: secrets.token_urlsafe(TOKEN_BYTES) for post_id in post_ids}
-    for chunk in _chunks(post_ids, 500):
-        await session.execute(
-            update(Invite)
-            .where(Invite.post_id.in_(chunk), Invite.used_at.is_(None), Invite.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
+    if withdraw_earlier:
+        await _withdraw(session, post_ids)
     session.add_all(
         Invite(
             post_id=post_id, token_hash=hash_token(token), created_by=actor, expires_at=now + ttl
@@ -64,8 +72,46 @@ async def create_invites(
     return tokens
 
 
-def _chunks(items: list[int], size: int) -> list[list[int]]:
-    return [items[start : start + size] for start in range(0, len(items), size)]
+async def withdraw_earlier_invites(
+    session: AsyncSession, tokens: dict[int, str], actor: int | None
+) -> None:
+    """The new ``tokens`` (post id → token) were delivered: the posts' older unused
+    invites stop working. Commits."""
+    newest = {hash_token(token) for token in tokens.values()}
+    await _withdraw(session, list(tokens), keep=newest)
+    record(session, "invite.revoked", actor, post_ids=list(tokens)[:50], count=len(tokens))
+    await session.commit()
+
+
+async def withdraw_tokens(session: AsyncSession, tokens: dict[int, str]) -> None:
+    """New invites that never reached anyone are withdrawn; the older ones keep working.
+    Commits."""
+    hashes = [hash_token(token) for token in tokens.values()]
+    for chunk in _chunks(hashes, 500):
+        await session.execute(
+            update(Invite).where(Invite.token_hash.in_(chunk)).values(revoked_at=utcnow())
+        )
+    await session.commit()
+
+
+async def _withdraw(
+    session: AsyncSession,
+    post_ids: list[int],
+    keep: set[str] | None = None,
+) -> None:
+    for chunk in _chunks(post_ids, 500):
+        statement = update(Invite).where(
+            Invite.post_id.in_(chunk), Invite.used_at.is_(None), Invite.revoked_at.is_(None)
+        )
+        if keep:
+            statement = statement.where(Invite.token_hash.not_in(keep))
+        await session.execute(
+            statement.values(revoked_at=utcnow()), execution_options={"synchronize_session": False}
+        )
+
+
+def _chunks(items: Sequence[Item], size: int) -> list[list[Item]]:
+    return [list(items[start : start + size]) for start in range(0, len(items), size)]
 
 
 async def lookup_invite(session: AsyncSession, token: str) -> InviteLookup:
