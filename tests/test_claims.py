@@ -1,7 +1,5 @@
 """Claims on vacant posts and group bindings, at the domain level."""
 
-from pathlib import Path
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,53 +27,26 @@ from models.groups import (
     record_group,
     unbind_group,
 )
-from models.org import Member, Node, Post
+from models.org import Member, Post
 from models.people import Claim, ClaimKind, ClaimStatus, GroupChat
-from models.posts import bind, node_by_path, post_at
-from models.registration import get_or_create_member
+from models.posts import node_by_path
 from models.roster import RosterSource, import_roster
 from models.status import county_counts
 from models.system import AuditEntry
+from tests.fixtures import (
+    BUILDING,
+    GRID,
+    OTHER_ZONE,
+    UNIT,
+    ZONE,
+    hold_post,
+    import_example_county,
+    node_at,
+    post_id,
+)
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
-ZONE = "县卫健局片区"
-GRID = "县卫健局片区/阳光小区"
-BUILDING = "县卫健局片区/阳光小区/1号楼"
-UNIT = "县卫健局片区/阳光小区/1号楼/1单元"
-OTHER_ZONE = "县教育局片区"
 ADMINS = (900_001,)
 GROUP = -5001
-
-
-async def import_examples(session: AsyncSession) -> None:
-    await import_roster(
-        session,
-        [
-            RosterSource(name, (EXAMPLES / name).read_bytes())
-            for name in ("households.csv", "people.csv")
-        ],
-    )
-
-
-async def node(session: AsyncSession, path: str) -> Node:
-    found = await node_by_path(session, path)
-    assert found is not None, path
-    return found
-
-
-async def post_id(session: AsyncSession, path: str, role: str = "lead") -> int:
-    post = await post_at(session, (await node(session, path)).id, role)
-    assert post is not None
-    return post.id
-
-
-async def seat(session: AsyncSession, telegram_id: int, path: str, role: str = "lead") -> Member:
-    member = await get_or_create_member(session, telegram_id, f"member {telegram_id}", None, None)
-    post = await session.get(Post, await post_id(session, path, role))
-    assert post is not None
-    await bind(session, post, member, None, how="test")
-    await session.commit()
-    return member
 
 
 async def scope(session: AsyncSession, telegram_id: int) -> Scope:
@@ -84,7 +55,7 @@ async def scope(session: AsyncSession, telegram_id: int) -> Scope:
 
 async def bound_group(session: AsyncSession, path: str = GRID, chat_id: int = GROUP) -> None:
     admin = await scope(session, ADMINS[0])
-    target = await node(session, path)
+    target = await node_at(session, path)
     outcome = await bind_group(session, chat_id, "阳光小区志愿者", target.id, admin, ADMINS[0])
     assert outcome.result is BindResult.bound
 
@@ -97,8 +68,8 @@ async def actions(session: AsyncSession) -> list[str]:
 
 
 async def test_vacancies_under_a_node_page_through_its_subtree(session: AsyncSession) -> None:
-    await import_examples(session)
-    grid = await node(session, GRID)
+    await import_example_county(session)
+    grid = await node_at(session, GRID)
     first = await vacancies_under(session, grid.id, 0, 8)
     second = await vacancies_under(session, grid.id, 8, 8)
     # The grid, two buildings and three units: six nodes, two posts each.
@@ -107,7 +78,7 @@ async def test_vacancies_under_a_node_page_through_its_subtree(session: AsyncSes
     assert first.posts[0].path == GRID and first.posts[0].role == "lead"
     everything = [post.post_id for post in first.posts + second.posts]
     assert len(set(everything)) == 12
-    await seat(session, 3001, UNIT)
+    await hold_post(session, 3001, UNIT)
     assert (await vacancies_under(session, grid.id, 0, 8)).total == 11
     assert (await vacancies_under(session, 10**9, 0, 8)).total == 0
 
@@ -115,13 +86,13 @@ async def test_vacancies_under_a_node_page_through_its_subtree(session: AsyncSes
 async def test_vacancies_in_scope_are_the_subtrees_of_the_posts_held(
     session: AsyncSession,
 ) -> None:
-    await import_examples(session)
+    await import_example_county(session)
     nobody = await vacancies_in_scope(session, await scope(session, 4242), 0, 8)
     assert nobody.total == 0 and nobody.posts == []
     everything = await vacancies_in_scope(session, await scope(session, ADMINS[0]), 0, 100)
     assert everything.total == (await county_counts(session))["posts"]
-    await seat(session, 3001, BUILDING)
-    await seat(session, 3001, OTHER_ZONE, "officer")
+    await hold_post(session, 3001, BUILDING)
+    await hold_post(session, 3001, OTHER_ZONE, "officer")
     building_lead = await vacancies_in_scope(session, await scope(session, 3001), 0, 100)
     paths = {post.path for post in building_lead.posts}
     assert BUILDING in paths and UNIT in paths and OTHER_ZONE in paths
@@ -135,7 +106,7 @@ async def test_vacancies_in_scope_are_the_subtrees_of_the_posts_held(
 async def test_only_a_vacant_post_under_a_bound_group_can_be_claimed(
     session: AsyncSession,
 ) -> None:
-    await import_examples(session)
+    await import_example_county(session)
     unit_lead = await post_id(session, UNIT)
     assert (await check_claimable(session, unit_lead, 5001)).claimable is Claimable.unknown
     assert (await check_claimable(session, 10**9, 5001)).claimable is Claimable.unknown
@@ -145,12 +116,12 @@ async def test_only_a_vacant_post_under_a_bound_group_can_be_claimed(
     assert check.post.path == UNIT
     zone_lead = await post_id(session, ZONE)
     assert (await check_claimable(session, zone_lead, 5001)).claimable is Claimable.unknown
-    await seat(session, 3001, UNIT)
+    await hold_post(session, 3001, UNIT)
     assert (await check_claimable(session, unit_lead, 5001)).claimable is Claimable.held
 
 
 async def test_a_post_takes_one_open_claim_at_a_time(session: AsyncSession) -> None:
-    await import_examples(session)
+    await import_example_county(session)
     await bound_group(session)
     unit_lead = await post_id(session, UNIT)
     first = await open_claim(session, unit_lead, 5001, "刘志愿", "8613909719999", "zh_Hans")
@@ -168,15 +139,15 @@ async def test_a_post_takes_one_open_claim_at_a_time(session: AsyncSession) -> N
 
 
 async def test_the_lead_one_level_up_decides_or_the_next_one_held(session: AsyncSession) -> None:
-    await import_examples(session)
+    await import_example_county(session)
     unit_lead = await post_id(session, UNIT)
     zone_lead = await post_id(session, ZONE)
     # Nobody above holds a post yet: the command centre decides.
     assert await deciders_of(session, unit_lead, 5001) == []
-    await seat(session, 3001, GRID)
+    await hold_post(session, 3001, GRID)
     assert [r.telegram_id for r in await deciders_of(session, unit_lead, 5001)] == [3001]
-    await seat(session, 3002, BUILDING, "lead")
-    await seat(session, 3003, BUILDING, "officer")
+    await hold_post(session, 3002, BUILDING, "lead")
+    await hold_post(session, 3003, BUILDING, "officer")
     assert [r.telegram_id for r in await deciders_of(session, unit_lead, 5001)] == [3002, 3003]
     # The claimer is never asked about their own claim.
     assert [r.telegram_id for r in await deciders_of(session, unit_lead, 3002)] == [3003]
@@ -184,13 +155,13 @@ async def test_the_lead_one_level_up_decides_or_the_next_one_held(session: Async
 
 
 async def test_approval_binds_the_post_once(session: AsyncSession) -> None:
-    await import_examples(session)
+    await import_example_county(session)
     await bound_group(session)
-    await seat(session, 3002, BUILDING, "lead")
-    await seat(session, 3003, BUILDING, "officer")
+    await hold_post(session, 3002, BUILDING, "lead")
+    await hold_post(session, 3003, BUILDING, "officer")
     # A lead elsewhere, a unit lead (not above the post), a stranger: refused.
-    await seat(session, 3009, OTHER_ZONE)
-    await seat(session, 3010, "县卫健局片区/阳光小区/1号楼/2单元")
+    await hold_post(session, 3009, OTHER_ZONE)
+    await hold_post(session, 3010, "县卫健局片区/阳光小区/1号楼/2单元")
     filled = (await county_counts(session))["posts_filled"]
     opened = await open_claim(
         session, await post_id(session, UNIT), 5001, "刘志愿", "+8613909719999", None
@@ -221,7 +192,7 @@ async def test_approval_binds_the_post_once(session: AsyncSession) -> None:
 
 
 async def test_decline_admins_and_a_post_taken_meanwhile(session: AsyncSession) -> None:
-    await import_examples(session)
+    await import_example_county(session)
     await bound_group(session)
     unit_lead = await post_id(session, UNIT)
     admin = await scope(session, ADMINS[0])
@@ -234,7 +205,7 @@ async def test_decline_admins_and_a_post_taken_meanwhile(session: AsyncSession) 
 
     taken = await open_claim(session, unit_lead, 5002, "陈志愿", "+8613909718888", None)
     assert taken.claim_id is not None
-    await seat(session, 3001, UNIT)  # registered by invite meanwhile
+    await hold_post(session, 3001, UNIT)  # registered by invite meanwhile
     outcome = await decide_claim(session, taken.claim_id, True, admin, ADMINS[0])
     assert outcome.decision is Decision.post_held
     claim = await session.get(Claim, taken.claim_id)
@@ -247,9 +218,9 @@ async def test_decline_admins_and_a_post_taken_meanwhile(session: AsyncSession) 
 async def test_nobody_decides_their_own_claim_but_the_volunteer_may_withdraw(
     session: AsyncSession,
 ) -> None:
-    await import_examples(session)
+    await import_example_county(session)
     await bound_group(session)
-    await seat(session, 3002, BUILDING)
+    await hold_post(session, 3002, BUILDING)
     opened = await open_claim(
         session, await post_id(session, UNIT), 3002, "赵强", "+8613909710004", None
     )
@@ -271,24 +242,24 @@ async def test_nobody_decides_their_own_claim_but_the_volunteer_may_withdraw(
 
 
 async def test_a_group_binds_within_the_binders_scope_only(session: AsyncSession) -> None:
-    await import_examples(session)
+    await import_example_county(session)
     await record_group(session, GROUP, "阳光小区志愿者")
-    await seat(session, 3001, GRID)
+    await hold_post(session, 3001, GRID)
     grid_lead = await scope(session, 3001)
     assert [held.path for held in await nodes_held_by(session, 3001)] == [GRID]
 
-    other = await node(session, OTHER_ZONE)
+    other = await node_at(session, OTHER_ZONE)
     forged = await bind_group(session, GROUP, "t", other.id, grid_lead, 3001)
     assert forged.result is BindResult.forbidden
     unknown = await bind_group(session, GROUP, "t", 10**9, grid_lead, 3001)
     assert unknown.result is BindResult.unknown_node
     nobody = await bind_group(
-        session, GROUP, "t", (await node(session, GRID)).id, Scope(False, frozenset()), 4242
+        session, GROUP, "t", (await node_at(session, GRID)).id, Scope(False, frozenset()), 4242
     )
     assert nobody.result is BindResult.forbidden
     assert await binding_of(session, GROUP) is None
 
-    building = await node(session, BUILDING)
+    building = await node_at(session, BUILDING)
     bound = await bind_group(session, GROUP, "t", building.id, grid_lead, 3001)
     assert bound.result is BindResult.bound and bound.binding is not None
     assert (bound.binding.node.path, bound.binding.vacant_posts) == (BUILDING, 6)
@@ -300,11 +271,11 @@ async def test_a_group_binds_within_the_binders_scope_only(session: AsyncSession
 async def test_unbinding_is_for_the_binder_the_leads_above_and_admins(
     session: AsyncSession,
 ) -> None:
-    await import_examples(session)
-    await seat(session, 3001, GRID)
-    await seat(session, 3002, BUILDING)
-    await seat(session, 3009, OTHER_ZONE)
-    building = await node(session, BUILDING)
+    await import_example_county(session)
+    await hold_post(session, 3001, GRID)
+    await hold_post(session, 3002, BUILDING)
+    await hold_post(session, 3009, OTHER_ZONE)
+    building = await node_at(session, BUILDING)
     await bind_group(session, GROUP, "t", building.id, await scope(session, 3002), 3002)
 
     result, _ = await unbind_group(session, GROUP, await scope(session, 3009), 3009)
@@ -321,7 +292,7 @@ async def test_unbinding_is_for_the_binder_the_leads_above_and_admins(
 async def test_a_binding_survives_migration_and_is_forgotten_on_removal(
     session: AsyncSession,
 ) -> None:
-    await import_examples(session)
+    await import_example_county(session)
     await record_group(session, GROUP, "阳光小区志愿者")
     await bound_group(session)
     supergroup = -(10**12) - 5001

@@ -1,19 +1,20 @@
-"""End-to-end fixtures: the real application, long polling a Telegram emulator on loopback."""
+"""End-to-end fixtures: the real application, long polling a Telegram emulator on loopback.
 
-import asyncio
+The builders tests share are in ``tests/handlers/fixtures.py``; ``ADMIN_ID``, ``BOT_TOKEN``
+and ``polling_bot`` are imported here too for the tests that still look for them here.
+"""
+
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
 
 import pytest
-from pydantic import SecretStr
 
 from bot.app import Application
 from bot.config import Config
 from tests.emulator import Limits, TelegramEmulator
+from tests.fixtures import emulated_config
+from tests.handlers.fixtures import ADMIN_ID, BOT_TOKEN, TIME_SCALE, polling_bot
 
-ADMIN_ID = 900_001
-BOT_TOKEN = "123456:TEST-wuji-token-for-the-emulator"
-TIME_SCALE = 10.0
+__all__ = ["ADMIN_ID", "BOT_TOKEN", "polling_bot"]
 
 
 @pytest.fixture
@@ -25,39 +26,8 @@ async def emulator() -> AsyncIterator[TelegramEmulator]:
 
 @pytest.fixture
 def config(emulator: TelegramEmulator, db_url: str) -> Config:
-    config = Config()
-    config.telegram.token = SecretStr(BOT_TOKEN)
-    config.telegram.api_server = emulator.base_url
-    config.telegram.request_timeout_s = 5
-    config.database.url = db_url
-    config.admins.telegram_ids = [ADMIN_ID]
     # The outbox keeps Telegram's pace, in the emulator's faster time.
-    config.outbox.rate_per_s *= TIME_SCALE
-    config.outbox.private_chat_per_s *= TIME_SCALE
-    config.outbox.group_chat_per_min *= TIME_SCALE
-    config.outbox.poll_interval_s = 0.1
-    return config
-
-
-@asynccontextmanager
-async def polling_bot(config: Config) -> AsyncIterator[Application]:
-    """One bot process's life: built, migrated, polling until the block ends."""
-    application = Application.build(config)
-    await application.prepare()
-    await application.start_workers()
-    polling = asyncio.create_task(
-        application.dispatcher.start_polling(
-            application.bot, handle_signals=False, close_bot_session=False, polling_timeout=1
-        )
-    )
-    try:
-        yield application
-    finally:
-        with suppress(RuntimeError):
-            await application.dispatcher.stop_polling()
-        with suppress(asyncio.CancelledError):
-            await asyncio.wait_for(polling, timeout=10)
-        await application.close()
+    return emulated_config(emulator, db_url, [ADMIN_ID])
 
 
 @pytest.fixture

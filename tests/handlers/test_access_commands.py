@@ -12,8 +12,7 @@ from models.access import scope_of
 from models.org import Member, Node, Post
 from models.posts import bind
 from tests.emulator import TelegramEmulator
-from tests.handlers.conftest import ADMIN_ID
-from tests.handlers.test_registration import import_examples
+from tests.handlers.fixtures import ADMIN_ID, import_examples
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -2,7 +2,7 @@
 
 from bot.app import Application
 from tests.emulator import TelegramEmulator
-from tests.handlers.conftest import ADMIN_ID
+from tests.handlers.fixtures import ADMIN_ID
 
 
 async def test_start_without_invite_explains_the_bot_and_registration(

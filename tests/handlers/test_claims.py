@@ -3,83 +3,25 @@ decides in private chat; the group never sees a name or a phone."""
 
 import re
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import Application
-from models.access import scope_of
-from models.groups import bind_group
-from models.org import Member, Post
-from models.posts import node_by_path
 from models.status import county_counts
-from tests.emulator import BotMessage, EmuGroup, EmuUser, TelegramEmulator
-from tests.handlers.conftest import ADMIN_ID
-from tests.handlers.test_groups import (
-    BUILDING,
-    GROUP_ID,
-    OTHER_ZONE,
+from tests.emulator import BotMessage, EmuGroup, TelegramEmulator
+from tests.fixtures import BUILDING
+from tests.handlers.fixtures import (
+    ADMIN_ID,
+    CHEN_PHONE,
+    LIU_PHONE,
+    UNIT_LEAD,
     audit_actions,
+    bound_compound,
     group_texts,
+    holder_of_unit_lead,
     press_forged,
-    seat,
+    share_and_confirm,
+    volunteer_taps,
 )
-from tests.handlers.test_registration import GRID, import_examples
-
-UNIT_LEAD = "单元长 · 1号楼/1单元"
-LIU_PHONE = "+8613909719999"
-CHEN_PHONE = "+8613909718888"
-
-
-async def bound_compound(
-    emulator: TelegramEmulator, session_factory: async_sessionmaker[AsyncSession]
-) -> tuple[EmuGroup, dict[str, EmuUser]]:
-    """阳光小区's group, bound; its grid lead and 1号楼's lead and officer registered."""
-    await import_examples(session_factory)
-    people = {
-        "wang": emulator.user(user_id=2002, first_name="王芳", language_code="zh"),
-        "zhao": emulator.user(user_id=2005, first_name="赵强", language_code="zh"),
-        "sun": emulator.user(user_id=2006, first_name="孙丽", language_code="zh"),
-        "han": emulator.user(user_id=2009, first_name="韩志明", language_code="zh"),
-    }
-    await seat(session_factory, people["wang"], GRID)
-    await seat(session_factory, people["zhao"], BUILDING)
-    await seat(session_factory, people["sun"], BUILDING, "officer")
-    await seat(session_factory, people["han"], OTHER_ZONE)
-    group = emulator.group(GROUP_ID, "阳光小区志愿者群")
-    async with session_factory() as session:
-        grid = await node_by_path(session, GRID)
-        assert grid is not None
-        scope = await scope_of(session, ADMIN_ID, [ADMIN_ID])
-        await bind_group(session, group.id, group.title, grid.id, scope, ADMIN_ID)
-    return group, people
-
-
-async def volunteer_taps(
-    emulator: TelegramEmulator, volunteer: EmuUser, group: EmuGroup, button: str = UNIT_LEAD
-) -> dict[str, object]:
-    volunteer.mark_read(group)
-    await volunteer.command("vacancies", chat=group, mention=True)
-    listing = await volunteer.next_message(chat=group)
-    return await emulator.callback_answer(await volunteer.press(listing, button))
-
-
-async def share_and_confirm(volunteer: EmuUser, phone: str) -> str:
-    await volunteer.send_contact(phone_number=phone)
-    assert "已收到" in (await volunteer.next_message()).text
-    confirmation = await volunteer.next_message()
-    await volunteer.press(confirmation, "✅ 确认")
-    return (await volunteer.next_message()).text
-
-
-async def holder_of_unit_lead(session_factory: async_sessionmaker[AsyncSession]) -> int | None:
-    async with session_factory() as session:
-        node = await node_by_path(session, f"{BUILDING}/1单元")
-        assert node is not None
-        return await session.scalar(
-            select(Member.telegram_id)
-            .join(Post, Post.holder_id == Member.id)
-            .where(Post.node_id == node.id, Post.role == "lead")
-        )
 
 
 def assert_nothing_personal(emulator: TelegramEmulator, group: EmuGroup, *names: str) -> None:

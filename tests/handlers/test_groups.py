@@ -1,42 +1,22 @@
 """Volunteers' group chats end to end: the bot added and removed, /bind, /unbind, migration."""
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
-
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import Application
 from models.people import GroupChat
-from models.posts import bind, node_by_path, post_at
-from models.registration import get_or_create_member
-from models.system import AuditEntry
-from tests.emulator import BotMessage, EmuGroup, EmuUser, TelegramEmulator
-from tests.handlers.conftest import ADMIN_ID
-from tests.handlers.test_registration import GRID, import_examples
-
-BUILDING = "县卫健局片区/阳光小区/1号楼"
-OTHER_ZONE = "县教育局片区"
-GROUP_ID = -4001
-
-
-async def seat(
-    session_factory: async_sessionmaker[AsyncSession],
-    user: EmuUser,
-    path: str,
-    role: str = "lead",
-) -> None:
-    """The user holds the post, as after registering; the bot may write to them."""
-    user.state.started = True
-    async with session_factory() as session:
-        node = await node_by_path(session, path)
-        assert node is not None
-        post = await post_at(session, node.id, role)
-        assert post is not None
-        member = await get_or_create_member(session, user.id, user.first_name, None, "zh_Hans")
-        await bind(session, post, member, None, how="test")
-        await session.commit()
+from models.posts import node_by_path
+from tests.emulator import TelegramEmulator
+from tests.fixtures import BUILDING, GRID, OTHER_ZONE
+from tests.handlers.fixtures import (
+    ADMIN_ID,
+    GROUP_ID,
+    audit_actions,
+    group_texts,
+    handled,
+    import_examples,
+    press_forged,
+    seat,
+)
 
 
 async def node_id(session_factory: async_sessionmaker[AsyncSession], path: str) -> int:
@@ -53,46 +33,6 @@ async def bound_node(
     async with session_factory() as session:
         group = await session.get(GroupChat, chat_id)
         return group is not None, group.node_id if group else None
-
-
-async def audit_actions(session_factory: async_sessionmaker[AsyncSession]) -> list[str]:
-    async with session_factory() as session:
-        return list(await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
-async def press_forged(
-    emulator: TelegramEmulator, user: EmuUser, message: BotMessage, data: str
-) -> str:
-    """A callback with data no button of the message carries, as a modified client sends."""
-    world = emulator.world
-    query_id = world.new_callback_query(user.id, message.chat_id, message.message_id, data)
-    world.push_update(
-        "callback_query",
-        {
-            "id": query_id,
-            "from": user.to_api(),
-            "message": world.bot_message_api(message),
-            "chat_instance": "forged",
-            "data": data,
-        },
-    )
-    return query_id
-
-
-def group_texts(emulator: TelegramEmulator, group: EmuGroup | int) -> str:
-    """Everything the group was shown: texts and button labels."""
-    parts: list[str] = []
-    for message in emulator.bot_messages(group, include_deleted=True):
-        parts.append(message.text or message.caption or "")
-        parts += [text for row in message.buttons() for text, _ in row]
-    return "\n".join(parts)
 
 
 async def test_the_bot_added_asks_for_bind_and_removed_forgets_the_binding(
@@ -116,11 +56,8 @@ async def test_the_bot_added_asks_for_bind_and_removed_forgets_the_binding(
     assert await bound_node(session_factory, group.id) == (True, grid_id)
 
     await emulator.remove_bot_from_group(group, by=wang)
-
-    async def forgotten() -> bool:
-        return await bound_node(session_factory, group.id) == (False, None)
-
-    await eventually(forgotten)
+    await handled(emulator, application)
+    assert await bound_node(session_factory, group.id) == (False, None)
     assert (await audit_actions(session_factory))[-2:] == ["group.bound", "group.unbound"]
     assert "王芳" not in group_texts(emulator, group)
 
@@ -215,12 +152,8 @@ async def test_an_admin_binds_by_path_and_migration_keeps_the_binding(
 
     old_id = group.id
     new_id = group.migrate(by=admin)
-    grid_id = await node_id(session_factory, GRID)
-
-    async def moved() -> bool:
-        return await bound_node(session_factory, new_id) == (True, grid_id)
-
-    await eventually(moved)
+    await handled(emulator, application)
+    assert await bound_node(session_factory, new_id) == (True, await node_id(session_factory, GRID))
     assert await bound_node(session_factory, old_id) == (False, None)
     await admin.command("vacancies", chat=group, mention=True)
     assert GRID in (await admin.next_message(chat=group)).text

@@ -7,10 +7,9 @@ from models.members import member_by_telegram_id
 from models.org import Member, Role
 from models.posts import bind, node_by_path, post_at
 from tests.emulator import TelegramEmulator
-from tests.handlers.conftest import ADMIN_ID
-from tests.handlers.test_registration import GRID, UNIT, ZONE, import_examples
+from tests.fixtures import BUILDING, GRID, UNIT, ZONE
+from tests.handlers.fixtures import ADMIN_ID, import_examples
 
-BUILDING = "县卫健局片区/阳光小区/1号楼"
 OTHER_UNIT = "县教育局片区/育才家属院/2号楼/1单元"
 
 PEOPLE = [

@@ -1,8 +1,6 @@
 """Invitations and registration end to end: an admin invites, a person registers in chat."""
 
-import re
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,50 +9,10 @@ from bot.app import Application
 from models.base import utcnow
 from models.org import Member, Post
 from models.people import Invite
-from models.roster import RosterSource, import_roster
 from models.status import county_counts
-from tests.emulator import EmuUser, TelegramEmulator
-from tests.handlers.conftest import ADMIN_ID
-
-EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
-ZONE = "县卫健局片区"
-GRID = "县卫健局片区/阳光小区"
-UNIT = "县卫健局片区/阳光小区/1号楼/1单元"
-
-
-async def import_examples(session_factory: async_sessionmaker[AsyncSession]) -> None:
-    async with session_factory() as session:
-        await import_roster(
-            session,
-            [
-                RosterSource("households.csv", (EXAMPLES / "households.csv").read_bytes()),
-                RosterSource("people.csv", (EXAMPLES / "people.csv").read_bytes()),
-            ],
-        )
-
-
-async def invite_link(emulator: TelegramEmulator, path: str, role: str) -> str:
-    admin = emulator.user(user_id=ADMIN_ID, first_name="指挥部", language_code="zh")
-    await admin.send(f"/invite {path} {role}")
-    # Notices about earlier registrations may still be arriving in the admin's chat.
-    for _ in range(5):
-        reply = await admin.next_message()
-        match = re.search(r"https://t\.me/\w+\?start=([A-Za-z0-9_-]+)", reply.text)
-        if match:
-            return match.group(1)
-    raise AssertionError(f"no invite link for {path} {role}")
-
-
-async def register(person: EmuUser, token: str, phone: str) -> str:
-    """Walks the whole conversation and returns the bot's last word."""
-    await person.send(f"/start {token}")
-    offered = await person.next_message()
-    assert "分享" in offered.text or "share" in offered.text
-    await person.send_contact(phone_number=phone)
-    await person.next_message()  # phone received, keyboard removed
-    confirmation = await person.next_message()
-    await person.press(confirmation, "✅ 确认" if person.language_code != "en" else "✅ Confirm")
-    return (await person.next_message()).text
+from tests.emulator import TelegramEmulator
+from tests.fixtures import GRID, UNIT, ZONE
+from tests.handlers.fixtures import ADMIN_ID, import_examples, invite_link, register
 
 
 async def test_invited_person_registers_and_sees_their_post(

@@ -1,16 +1,14 @@
 """A conversation in progress survives a restart of the bot."""
 
 import os
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
 from models.status import county_counts
 from tests.emulator import TelegramEmulator
-from tests.handlers.conftest import ADMIN_ID, polling_bot
-
-EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
+from tests.fixtures import EXAMPLES
+from tests.handlers.fixtures import ADMIN_ID, polling_bot
 
 
 async def restart_in_the_middle_of_an_import(
