@@ -23,6 +23,8 @@ PRIVATE_COMMANDS = (
     "vacancies",
     "notice",
     "notices",
+    "alert",
+    "needs",
     "tree",
     "whois",
     "leave",

@@ -5,7 +5,7 @@ import os
 import tomllib
 from datetime import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -113,6 +113,22 @@ class NoticesConfig(Section):
     progress_every_s: float = Field(default=3.0, ge=1)
 
 
+class AlertsConfig(Section):
+    # Minutes an alert may wait for someone above to acknowledge it before it goes on to
+    # the command centre.
+    escalate_after_min: int = Field(default=15, ge=1)
+
+
+def _default_need_hours() -> dict[str, float]:
+    return {"medicine": 4.0, "food": 24.0, "doctor": 2.0, "other": 24.0}
+
+
+class NeedsConfig(Section):
+    # Hours to meet each kind of need, from when it is reported (or reopened); an overdue
+    # ticket climbs to the zone lead. A kind not listed gets ``other``'s.
+    due_hours: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=_default_need_hours)
+
+
 class ReportsConfig(Section):
     """Household reporting rounds and the report form (PRODUCT.md §3.4)."""
 
@@ -169,6 +185,8 @@ class Config(Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     notices: NoticesConfig = Field(default_factory=NoticesConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    needs: NeedsConfig = Field(default_factory=NeedsConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
 
     def is_admin(self, telegram_id: int) -> bool:

@@ -5,6 +5,7 @@ from aiogram import Router
 
 from handlers import (
     admin_people,
+    alerts,
     claim_decisions,
     claiming,
     common,
@@ -13,6 +14,7 @@ from handlers import (
     fallback,
     groups,
     language,
+    needs,
     notice_compose,
     notices,
     reachability,
@@ -41,6 +43,8 @@ def build_root_router() -> Router:
         notice_compose.setup(),
         notices.setup(),
         reports.setup(),
+        alerts.setup(),
+        needs.setup(),
         language.setup(),
         common.setup(),
         fallback.setup(),

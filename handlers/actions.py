@@ -34,6 +34,33 @@ def button(action: Action) -> InlineKeyboardButton:
     elif action.kind is ActionKind.decline_claim:
         data = ClaimDecision(claim_id=action.target_id, approve=False)
         label = "claims.decline_button"
+    elif action.kind is ActionKind.acknowledge_alert:
+        data, label = AlertAck(alert_id=action.target_id), "alert.ack_button"
+    elif action.kind in NEED_STEPS:
+        step, label = NEED_STEPS[action.kind]
+        data = NeedPress(need_id=action.target_id, step=step)
     else:
         data, label = ClaimWithdraw(claim_id=action.target_id), "claims.withdraw_button"
     return InlineKeyboardButton(text=t(label), callback_data=data.pack())
+
+
+class AlertAck(CallbackData, prefix="alack"):
+    """The "I'll handle it" button of an alert."""
+
+    alert_id: int
+
+
+class NeedPress(CallbackData, prefix="need"):
+    """A step on a need ticket: ``step`` is a ``models.needs.NeedStep``."""
+
+    need_id: int
+    step: str
+
+
+# Each need action's step and button label.
+NEED_STEPS = {
+    ActionKind.take_need: ("take", "need.take_button"),
+    ActionKind.resolve_need: ("resolve", "need.resolve_button"),
+    ActionKind.confirm_need: ("confirm", "need.confirm_button"),
+    ActionKind.reopen_need: ("reopen", "need.reopen_button"),
+}

@@ -12,8 +12,9 @@ from aiogram.utils.i18n import I18n
 
 from bot.i18n import LOCALES, t
 from handlers.actions import button
+from handlers.alert_rendering import render_alert
 from handlers.rendering import describe_post
-from models.messages import Action, NoticeBody, Param, PostRef, Text
+from models.messages import Action, AlertBody, NoticeBody, Param, PostRef, Term, Text
 from models.notices import NoticeKind
 from models.outbox.delivery import ClaimedMessage
 
@@ -44,6 +45,8 @@ class TelegramRenderer:
                     reply_markup=markup,
                     allow_paid_broadcast=self.paid,
                 )
+            if isinstance(content, AlertBody):
+                return render_alert(message, content, markup, locale, self.paid)
             return self._notice(message, content, markup)
 
     def _notice(
@@ -89,4 +92,6 @@ def render_text(content: Text) -> str:
 def _param(value: Param) -> object:
     if isinstance(value, PostRef):
         return describe_post(value)
+    if isinstance(value, Term):
+        return t(value.key)
     return value

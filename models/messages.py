@@ -18,6 +18,11 @@ class ActionKind(StrEnum):
     approve_claim = "approve_claim"
     decline_claim = "decline_claim"
     withdraw_claim = "withdraw_claim"
+    acknowledge_alert = "acknowledge_alert"
+    take_need = "take_need"
+    resolve_need = "resolve_need"
+    confirm_need = "confirm_need"
+    reopen_need = "reopen_need"
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,15 @@ class PostRef:
     path: str
 
 
-Param = str | int | float | PostRef
+@dataclass(frozen=True)
+class Term:
+    """A word of the catalogs (e.g. a kind of need), put into a text in the reader's
+    language when it is rendered."""
+
+    key: str
+
+
+Param = str | int | float | PostRef | Term
 
 
 @dataclass(frozen=True)
@@ -55,7 +68,16 @@ class NoticeBody:
     notice_id: int
 
 
-Content = Text | NoticeBody
+@dataclass(frozen=True)
+class AlertBody:
+    """An alert with its own content (the sender's words, photo or voice, or a report's
+    finding); ``escalated`` when it goes on to the command centre unacknowledged."""
+
+    alert_id: int
+    escalated: bool = False
+
+
+Content = Text | NoticeBody | AlertBody
 
 
 def encode(content: Content, actions: tuple[Action, ...] = ()) -> dict[str, Any]:
@@ -63,6 +85,8 @@ def encode(content: Content, actions: tuple[Action, ...] = ()) -> dict[str, Any]
     payload: dict[str, Any]
     if isinstance(content, NoticeBody):
         payload = {"notice": content.notice_id}
+    elif isinstance(content, AlertBody):
+        payload = {"alert": content.alert_id, "escalated": content.escalated}
     else:
         payload = {
             "key": content.key,
@@ -77,6 +101,8 @@ def decode(payload: Mapping[str, Any]) -> tuple[Content, tuple[Action, ...]]:
     content: Content
     if "notice" in payload:
         content = NoticeBody(int(payload["notice"]))
+    elif "alert" in payload:
+        content = AlertBody(int(payload["alert"]), bool(payload.get("escalated")))
     else:
         params = {k: _decode_param(v) for k, v in dict(payload.get("params") or {}).items()}
         content = Text(str(payload["key"]), params)
@@ -89,6 +115,8 @@ def decode(payload: Mapping[str, Any]) -> tuple[Content, tuple[Action, ...]]:
 def _encode_param(value: Param) -> Any:
     if isinstance(value, PostRef):
         return {"post": [value.level, value.role, value.path]}
+    if isinstance(value, Term):
+        return {"term": value.key}
     return value
 
 
@@ -96,6 +124,8 @@ def _decode_param(value: Any) -> Param:
     if isinstance(value, dict) and "post" in value:
         level, role, path = value["post"]
         return PostRef(str(level), str(role), str(path))
+    if isinstance(value, dict) and "term" in value:
+        return Term(str(value["term"]))
     if isinstance(value, str | int | float):
         return value
     return str(value)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
 from scheduler import jobs, notice_jobs
+from scheduler.response_jobs import SWEEP_S, sweep_alerts_and_needs
 from scheduler.sender import OutboxSender
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,9 @@ class Clock:
         self.scheduler.add_job(
             self._remind_and_escalate, "interval", seconds=60, id="notices.remind", **every
         )
+        self.scheduler.add_job(
+            self._sweep_alerts_and_needs, "interval", seconds=SWEEP_S, id="response.sweep", **every
+        )
         self.scheduler.start()
         logger.info("clock started")
 
@@ -88,6 +92,10 @@ class Clock:
 
     async def _remind_and_escalate(self) -> None:
         if await notice_jobs.remind_and_escalate(self.session_factory, self.config):
+            self.sender.wake()
+
+    async def _sweep_alerts_and_needs(self) -> None:
+        if await sweep_alerts_and_needs(self.session_factory, self.config):
             self.sender.wake()
 
     def shutdown(self) -> None:

@@ -15,6 +15,8 @@ async def test_the_models_and_the_migrations_agree(engine: AsyncEngine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    import models.alerts
+    import models.needs
     import models.notices
     import models.outbox
     import models.people

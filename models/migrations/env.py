@@ -1,5 +1,7 @@
 from alembic import context
 
+import models.alerts
+import models.needs
 import models.notices
 import models.org
 import models.outbox

@@ -13,8 +13,9 @@ from typing import Protocol, TypeVar
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.alerts import AlertContent, alert_contents
 from models.base import as_utc, utcnow
-from models.messages import Action, Content, NoticeBody, decode
+from models.messages import Action, AlertBody, Content, NoticeBody, decode
 from models.notices import NoticeContent, notice_contents
 from models.org import Member
 from models.outbox.reachability import mark_unreachable, member_for, migrate_chat
@@ -32,7 +33,7 @@ from models.outbox.table import (
 @dataclass(frozen=True)
 class ClaimedMessage:
     """A row being sent, with what its renderer needs: the reader's language (None: the
-    default) and, for a notice, the notice's content."""
+    default) and, for a notice or an alert, its content."""
 
     id: int
     chat_id: int
@@ -42,6 +43,7 @@ class ClaimedMessage:
     attempts: int
     locale: str | None = None
     notice: NoticeContent | None = None
+    alert: AlertContent | None = None
 
 
 RenderedT_co = TypeVar("RenderedT_co", covariant=True)
@@ -104,6 +106,8 @@ async def claim_due(session: AsyncSession, limit: int) -> list[ClaimedMessage]:
     locales = await _locales(session, [row.chat_id for row in claimed if row.chat_id > 0])
     notice_ids = {content.notice_id for content, _ in decoded if isinstance(content, NoticeBody)}
     notices = await notice_contents(session, notice_ids) if notice_ids else {}
+    alert_ids = {content.alert_id for content, _ in decoded if isinstance(content, AlertBody)}
+    alerts = await alert_contents(session, alert_ids) if alert_ids else {}
     return [
         ClaimedMessage(
             id=row.id,
@@ -114,6 +118,7 @@ async def claim_due(session: AsyncSession, limit: int) -> list[ClaimedMessage]:
             attempts=row.attempts,
             locale=locales.get(row.chat_id),
             notice=notices.get(content.notice_id) if isinstance(content, NoticeBody) else None,
+            alert=alerts.get(content.alert_id) if isinstance(content, AlertBody) else None,
         )
         for row, (content, actions) in zip(claimed, decoded, strict=True)
     ]

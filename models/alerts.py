@@ -1,0 +1,540 @@
+"""Alerts (特殊情况立即上报): a member's ``/alert`` or a saved report that meets an alert rule
+goes at once up the chain (the building, grid and zone leads above and their officers),
+ahead of any broadcast, with an acknowledge button. The first acknowledgement is told to
+the others; an alert nobody acknowledges in time goes on to the command centre, once.
+
+Every step writes its messages in the transaction that records it, with dedupe keys.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+    select,
+    update,
+)
+from sqlalchemy import Text as LongText
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.access import scope_of
+from models.audit import record
+from models.base import Base, utcnow
+from models.chain import ancestors_above, holders_at, private_addresses
+from models.forms import AlertMatch
+from models.messages import Action, ActionKind, AlertBody, PostRef, Text
+from models.org import Household, Member, Node, Post, under
+from models.outbox.table import OutgoingMessage, enqueue
+from models.posts import Recipient
+
+# Alerts go ahead of everything else in the outbox, county-wide notices included.
+ALERT_PRIORITY = 10
+TEXT_LENGTH = 4000
+NAME_LENGTH = 200
+
+
+class AlertOrigin(StrEnum):
+    # A member's own /alert: text, or a photo or voice message sent on as it is.
+    member = "member"
+    # A saved household report that met an alert rule of the form.
+    report = "report"
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (
+        CheckConstraint("origin IN ('member', 'report')", name="origin"),
+        # One alert per report and rule field: saving or correcting a report again adds none.
+        UniqueConstraint("report_id", "rule_field", name="uq_alerts_report_field"),
+        Index("ix_alerts_created_at", "created_at"),
+        Index("ix_alerts_node_id", "node_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    origin: Mapped[str] = mapped_column(String(16))
+    # The sender's post's node, or the reported household's unit.
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
+    raised_by_member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    # The sender's post at ``node_id`` (lead or officer); None for a report.
+    raised_by_role: Mapped[str | None] = mapped_column(String(16))
+    # --- a member's alert: plain text as typed, or a message sent on as it is ---
+    text: Mapped[str | None] = mapped_column(LongText)
+    media: Mapped[str | None] = mapped_column(String(16))
+    from_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # --- a report's alert: the rule met and the household's answer ---
+    report_id: Mapped[int | None] = mapped_column(Integer)
+    household_id: Mapped[int | None] = mapped_column(
+        ForeignKey("households.id", ondelete="SET NULL")
+    )
+    rule_field: Mapped[str | None] = mapped_column(String(64))
+    rule_operator: Mapped[str | None] = mapped_column(String(16))
+    rule_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    severity: Mapped[str | None] = mapped_column(String(16))
+    answer: Mapped[Any] = mapped_column(JSON, nullable=True)
+    # The field and the answer as the report's form words them: {locale: [field, answer]}.
+    labels: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column()
+    acknowledged_by_telegram_id: Mapped[int | None] = mapped_column(BigInteger)
+    acknowledged_by_name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    # When it went on to the command centre; set once.
+    escalated_at: Mapped[datetime | None] = mapped_column()
+
+
+def source_of(alert_id: int) -> str:
+    return f"alert:{alert_id}"
+
+
+def acknowledge_action(alert_id: int) -> tuple[Action, ...]:
+    return (Action(ActionKind.acknowledge_alert, alert_id),)
+
+
+# --- raising --------------------------------------------------------------------------
+
+
+class AlertMedia(StrEnum):
+    photo = "photo"
+    voice = "voice"
+    video = "video"
+    document = "document"
+
+
+@dataclass(frozen=True)
+class MemberAlert:
+    """What a member sends with ``/alert``: text, or a message of theirs to send on (its
+    caption, if any, in ``text``)."""
+
+    text: str | None
+    media: AlertMedia | None = None
+    from_chat_id: int | None = None
+    message_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Raised:
+    alert_id: int
+    # How many people it went to; 0 means straight to the command centre.
+    recipients: int
+    to_command_centre: bool
+
+
+class AlertRefused(Exception):
+    """The member does not hold the post the alert would come from."""
+
+
+async def raise_member_alert(
+    session: AsyncSession,
+    *,
+    member_id: int,
+    post_id: int,
+    alert: MemberAlert,
+    command_centre: Sequence[int],
+) -> Raised:
+    """Records the member's alert from the node of ``post_id`` (which the member must hold)
+    and sends it up the chain in the same transaction; straight to the command centre when
+    nobody stands above. Commits."""
+    post = await session.get(Post, post_id)
+    if post is None or post.holder_id != member_id:
+        raise AlertRefused(post_id)
+    node = await session.get(Node, post.node_id)
+    if node is None:
+        raise AlertRefused(post_id)
+    row = Alert(
+        origin=AlertOrigin.member,
+        node_id=node.id,
+        raised_by_member_id=member_id,
+        raised_by_role=post.role,
+        text=alert.text[:TEXT_LENGTH] if alert.text else None,
+        media=alert.media.value if alert.media else None,
+        from_chat_id=alert.from_chat_id,
+        message_id=alert.message_id,
+    )
+    session.add(row)
+    await session.flush()
+    recipients = await holders_at(session, ancestors_above(node), besides=member_id)
+    raised = await _send_up(session, row.id, recipients, command_centre)
+    member = await session.get(Member, member_id)
+    record(
+        session,
+        "alert.raised",
+        member.telegram_id if member else None,
+        alert_id=row.id,
+        node_id=node.id,
+        recipients=raised.recipients,
+    )
+    await session.commit()
+    return raised
+
+
+SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+
+async def raise_report_alerts(
+    session: AsyncSession,
+    *,
+    report_id: int,
+    household_id: int,
+    unit_node_id: int,
+    reporter_member_id: int | None,
+    matches: list[AlertMatch],
+    command_centre: Sequence[int],
+) -> list[int]:
+    """An alert for each field of the report that met a rule (the most severe rule of a
+    field), sent up the chain above the unit in the caller's transaction (no commit).
+    Fields already alerted for this report add nothing: saving a correction repeats no
+    alert. Returns the ids of the alerts raised now."""
+    unit = await session.get(Node, unit_node_id)
+    if unit is None or not matches:
+        return []
+    by_field: dict[str, AlertMatch] = {}
+    for match in sorted(matches, key=lambda m: SEVERITY_RANK.get(m.severity, len(SEVERITY_RANK))):
+        by_field.setdefault(match.field, match)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    recipients = await holders_at(session, ancestors_above(unit), besides=reporter_member_id)
+    reporter = await session.get(Member, reporter_member_id) if reporter_member_id else None
+    raised: list[int] = []
+    for match in by_field.values():
+        alert_id = await session.scalar(
+            insert(Alert)
+            .values(
+                origin=AlertOrigin.report.value,
+                node_id=unit.id,
+                raised_by_member_id=reporter_member_id,
+                report_id=report_id,
+                household_id=household_id,
+                rule_field=match.field[:64],
+                rule_operator=match.operator[:16],
+                rule_value=_json_safe(match.value),
+                severity=match.severity[:16],
+                answer=_json_safe(match.answer),
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["report_id", "rule_field"])
+            .returning(Alert.id)
+        )
+        if alert_id is None:
+            continue
+        sent = await _send_up(session, alert_id, recipients, command_centre)
+        record(
+            session,
+            "alert.raised",
+            reporter.telegram_id if reporter else None,
+            alert_id=alert_id,
+            report_id=report_id,
+            household_id=household_id,
+            recipients=sent.recipients,
+        )
+        raised.append(alert_id)
+    return raised
+
+
+def _json_safe(value: object) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_json_safe(item) for item in value]
+    return str(value)
+
+
+async def _send_up(
+    session: AsyncSession,
+    alert_id: int,
+    recipients: list[Recipient],
+    command_centre: Sequence[int],
+) -> Raised:
+    """The alert to ``recipients``; to the command centre at once when there is nobody."""
+    private = [recipient for recipient in recipients if recipient.telegram_id > 0]
+    if private:
+        await enqueue(
+            session,
+            [_alert_message(alert_id, recipient) for recipient in private],
+        )
+        return Raised(alert_id, len(private), to_command_centre=False)
+    await _to_command_centre(session, alert_id, command_centre)
+    return Raised(alert_id, 0, to_command_centre=True)
+
+
+def _alert_message(alert_id: int, recipient: Recipient) -> OutgoingMessage:
+    return OutgoingMessage(
+        chat_id=recipient.telegram_id,
+        member_id=recipient.member_id,
+        content=AlertBody(alert_id),
+        actions=acknowledge_action(alert_id),
+        dedupe_key=f"{source_of(alert_id)}:to:{recipient.telegram_id}",
+        source=source_of(alert_id),
+        priority=ALERT_PRIORITY,
+        # A reader who cannot be reached is replaced by the command centre, under the same
+        # keys as an escalation: each address gets the alert once either way.
+        fallback_key=_command_centre_key(alert_id),
+    )
+
+
+def _command_centre_key(alert_id: int) -> str:
+    return f"{source_of(alert_id)}:cc"
+
+
+async def _to_command_centre(
+    session: AsyncSession, alert_id: int, command_centre: Sequence[int]
+) -> int:
+    messages = [
+        OutgoingMessage(
+            chat_id=recipient.telegram_id,
+            content=AlertBody(alert_id, escalated=True),
+            actions=acknowledge_action(alert_id),
+            dedupe_key=f"{_command_centre_key(alert_id)}:{recipient.telegram_id}",
+            source=source_of(alert_id),
+            priority=ALERT_PRIORITY,
+        )
+        for recipient in private_addresses(command_centre)
+    ]
+    await session.execute(
+        update(Alert)
+        .where(Alert.id == alert_id, Alert.escalated_at.is_(None))
+        .values(escalated_at=utcnow()),
+        execution_options={"synchronize_session": False},
+    )
+    return await enqueue(session, messages)
+
+
+# --- acknowledging ----------------------------------------------------------------------
+
+
+class Acknowledged(StrEnum):
+    # This press took it.
+    taken = "taken"
+    # Somebody took it before.
+    already = "already"
+    # The presser does not stand above the alert's node (nor is the command centre).
+    refused = "refused"
+    missing = "missing"
+
+
+@dataclass(frozen=True)
+class AckOutcome:
+    outcome: Acknowledged
+    # Who holds it (the presser when ``taken``).
+    by_name: str | None = None
+
+
+async def acknowledge_alert(
+    session: AsyncSession,
+    alert_id: int,
+    telegram_id: int,
+    name: str,
+    command_centre: Sequence[int],
+) -> AckOutcome:
+    """The first acknowledgement takes the alert and is told to everyone else it went to;
+    only those above the alert's node and the command centre may. Commits."""
+    alert = await session.get(Alert, alert_id)
+    node = await session.get(Node, alert.node_id) if alert else None
+    if alert is None or node is None:
+        return AckOutcome(Acknowledged.missing)
+    scope = await scope_of(session, telegram_id, list(command_centre))
+    if not scope.manages(node):
+        return AckOutcome(Acknowledged.refused)
+    member = await session.scalar(select(Member).where(Member.telegram_id == telegram_id))
+    by_name = (member.name if member else name)[:NAME_LENGTH]
+    # A conditional update, so that two presses at once take it once (on SQLite too).
+    result = await session.execute(
+        update(Alert)
+        .where(Alert.id == alert_id, Alert.acknowledged_at.is_(None))
+        .values(
+            acknowledged_at=utcnow(),
+            acknowledged_by_telegram_id=telegram_id,
+            acknowledged_by_name=by_name,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    if not getattr(result, "rowcount", 0):
+        await session.rollback()
+        holder = await session.scalar(
+            select(Alert.acknowledged_by_name).where(Alert.id == alert_id)
+        )
+        return AckOutcome(Acknowledged.already, holder)
+    told = await _everyone_told(session, alert, node, command_centre)
+    others = [recipient for recipient in told if recipient.telegram_id != telegram_id]
+    await enqueue(
+        session,
+        [
+            OutgoingMessage(
+                chat_id=recipient.telegram_id,
+                member_id=recipient.member_id,
+                content=Text("alert.taken_by", {"id": alert_id, "name": by_name}),
+                dedupe_key=f"{source_of(alert_id)}:taken:{recipient.telegram_id}",
+                source=source_of(alert_id),
+                priority=ALERT_PRIORITY,
+            )
+            for recipient in others
+        ],
+    )
+    record(session, "alert.acknowledged", telegram_id, alert_id=alert_id)
+    await session.commit()
+    return AckOutcome(Acknowledged.taken, by_name)
+
+
+async def _everyone_told(
+    session: AsyncSession, alert: Alert, node: Node, command_centre: Sequence[int]
+) -> list[Recipient]:
+    """Those who hold the posts above the alert's node now (the people it went to), the
+    sender, and the command centre once the alert went there."""
+    people = await holders_at(session, ancestors_above(node))
+    if alert.raised_by_member_id is not None:
+        sender = await session.get(Member, alert.raised_by_member_id)
+        if sender is not None and all(p.member_id != sender.id for p in people):
+            people.append(Recipient(sender.telegram_id, sender.id))
+    await session.refresh(alert)
+    if alert.escalated_at is not None:
+        known = {recipient.telegram_id for recipient in people}
+        people.extend(r for r in private_addresses(command_centre) if r.telegram_id not in known)
+    return [recipient for recipient in people if recipient.telegram_id > 0]
+
+
+# --- escalating -------------------------------------------------------------------------
+
+
+async def escalate_unacknowledged(
+    session: AsyncSession,
+    after: timedelta,
+    command_centre: Sequence[int],
+    now: datetime | None = None,
+) -> list[int]:
+    """Every alert nobody acknowledged within ``after`` goes on to the command centre, once
+    (``escalated_at`` and the dedupe keys both say so), each in its own transaction.
+    Returns their ids."""
+    moment = now or utcnow()
+    due = list(
+        await session.scalars(
+            select(Alert.id)
+            .where(
+                Alert.acknowledged_at.is_(None),
+                Alert.escalated_at.is_(None),
+                Alert.created_at <= moment - after,
+            )
+            .order_by(Alert.id)
+        )
+    )
+    escalated: list[int] = []
+    for alert_id in due:
+        claimed = await session.execute(
+            update(Alert)
+            .where(
+                Alert.id == alert_id,
+                Alert.acknowledged_at.is_(None),
+                Alert.escalated_at.is_(None),
+            )
+            .values(escalated_at=moment),
+            execution_options={"synchronize_session": False},
+        )
+        if not getattr(claimed, "rowcount", 0):
+            await session.rollback()
+            continue
+        await _to_command_centre(session, alert_id, command_centre)
+        record(session, "alert.escalated", None, alert_id=alert_id)
+        await session.commit()
+        escalated.append(alert_id)
+    return escalated
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertContent:
+    """What a delivery adapter needs to show an alert."""
+
+    alert_id: int
+    origin: AlertOrigin
+    # The node it comes from: the sender's post's, or the reported household's unit.
+    path: str
+    sender_name: str | None
+    # The sender's post (a member's alert).
+    sender_post: PostRef | None
+    text: str | None
+    media: AlertMedia | None
+    from_chat_id: int | None
+    message_id: int | None
+    # A report's alert: the household's room, the field and the answer that met the rule.
+    room: str | None = None
+    field: str | None = None
+    answer: str | None = None
+    severity: str | None = None
+    # The field and the answer as the form words them, per locale.
+    labels: Mapping[str, tuple[str, str]] | None = None
+
+
+async def alert_contents(session: AsyncSession, alert_ids: set[int]) -> dict[int, AlertContent]:
+    rows = await session.execute(
+        select(Alert, Node.level, Node.path, Member.name, Household.room)
+        .join(Node, Node.id == Alert.node_id)
+        .outerjoin(Member, Member.id == Alert.raised_by_member_id)
+        .outerjoin(Household, Household.id == Alert.household_id)
+        .where(Alert.id.in_(alert_ids))
+    )
+    contents: dict[int, AlertContent] = {}
+    for alert, level, path, sender_name, room in rows:
+        contents[alert.id] = AlertContent(
+            alert_id=alert.id,
+            origin=AlertOrigin(alert.origin),
+            path=path,
+            sender_name=sender_name,
+            sender_post=PostRef(level, alert.raised_by_role, path)
+            if alert.raised_by_role
+            else None,
+            text=alert.text,
+            media=AlertMedia(alert.media) if alert.media else None,
+            from_chat_id=alert.from_chat_id,
+            message_id=alert.message_id,
+            room=room,
+            field=alert.rule_field,
+            answer=None if alert.answer is None else answer_text(alert.answer),
+            severity=alert.severity,
+            labels=_labels(alert.labels),
+        )
+    return contents
+
+
+def _labels(stored: object) -> dict[str, tuple[str, str]] | None:
+    if not isinstance(stored, Mapping):
+        return None
+    return {
+        str(locale): (str(pair[0]), str(pair[1]))
+        for locale, pair in stored.items()
+        if isinstance(pair, list | tuple) and len(pair) == 2
+    }
+
+
+def answer_text(answer: object) -> str:
+    """A household's answer as one line: a multiple choice joined, anything else as is."""
+    if isinstance(answer, list):
+        return ", ".join(answer_text(item) for item in answer)
+    if isinstance(answer, Mapping):
+        return ", ".join(f"{key}: {answer_text(value)}" for key, value in answer.items())
+    return str(answer)
+
+
+async def open_alert_count(session: AsyncSession, node: Node | None) -> int:
+    """Alerts not yet acknowledged in the subtree of ``node`` (the county for None)."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Alert)
+        .join(Node, Node.id == Alert.node_id)
+        .where(Alert.acknowledged_at.is_(None), under(node))
+    )
+    return int(count or 0)

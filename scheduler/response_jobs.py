@@ -1,0 +1,34 @@
+"""The clock's work for alerts and needs: alerts nobody acknowledged in time go on to the
+command centre, need tickets nobody could be told of go there too, and overdue tickets
+climb to the zone lead (``models.alerts``, ``models.needs``)."""
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Config
+from models.alerts import escalate_unacknowledged
+from models.needs import NeedLimits, sweep_needs
+
+logger = logging.getLogger(__name__)
+
+# Seconds between sweeps: an escalation is at most this late.
+SWEEP_S = 30
+
+
+async def sweep_alerts_and_needs(
+    session_factory: async_sessionmaker[AsyncSession], config: Config
+) -> int:
+    """Returns how many alerts and tickets were moved on."""
+    command_centre = config.admins.telegram_ids
+    async with session_factory() as session:
+        escalated = await escalate_unacknowledged(
+            session, timedelta(minutes=config.alerts.escalate_after_min), command_centre
+        )
+        moved = await sweep_needs(session, NeedLimits(config.needs.due_hours), command_centre)
+    if escalated:
+        logger.info("alerts %s went on to the command centre", escalated)
+    if moved:
+        logger.info("%d need tickets moved on", moved)
+    return len(escalated) + moved
