@@ -3,7 +3,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utcnow
@@ -39,14 +39,31 @@ class ClaimStatus(StrEnum):
     approved = "approved"
     declined = "declined"
     withdrawn = "withdrawn"
+    # Nobody decided within ``[claims] expire_after_hours``.
+    expired = "expired"
+
+
+# One open volunteer's claim per post, refused by the database itself: a check before the
+# insert cannot serialise two volunteers on SQLite, where ``FOR UPDATE`` does nothing.
+OPEN_VOLUNTEER_CLAIM = "status = 'open' AND kind = 'volunteer'"
 
 
 class Claim(Base):
     __tablename__ = "claims"
     __table_args__ = (
         CheckConstraint("kind IN ('volunteer', 'phone_mismatch')", name="kind"),
-        CheckConstraint("status IN ('open', 'approved', 'declined', 'withdrawn')", name="status"),
+        CheckConstraint(
+            "status IN ('open', 'approved', 'declined', 'withdrawn', 'expired')", name="status"
+        ),
         Index("ix_claims_post_status", "post_id", "status"),
+        Index(
+            "uq_claims_open_volunteer_post",
+            "post_id",
+            unique=True,
+            sqlite_where=text(OPEN_VOLUNTEER_CLAIM),
+            postgresql_where=text(OPEN_VOLUNTEER_CLAIM),
+        ),
+        Index("ix_claims_member_status", "member_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -59,6 +76,26 @@ class Claim(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column()
     decided_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ClaimToken(Base):
+    """A claim link: issued to one Telegram user by their tap on a vacant post in a bound
+    group, redeemable by that user alone until it expires, once. Only a hash of the token
+    is kept, as for invites."""
+
+    __tablename__ = "claim_tokens"
+    __table_args__ = (Index("ix_claim_tokens_expires_at", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    # The group the post was tapped in (no foreign key: a group that is forgotten or
+    # becomes a supergroup leaves its links to fail the check against its binding).
+    group_chat_id: Mapped[int] = mapped_column(BigInteger)
+    telegram_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
 
 
 class GroupChat(Base):
