@@ -316,6 +316,11 @@ def load_form(path: Path) -> Form:
 _PARSED: dict[str, Form] = {}
 
 
+def cached_form(version: str) -> Form | None:
+    """The form of ``version`` if this process has parsed it already."""
+    return _PARSED.get(version)
+
+
 def form_from_stored(definition: Mapping[str, Any]) -> Form:
     """A form kept with a round, parsed once per process and version."""
     version = version_of(definition)

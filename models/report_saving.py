@@ -51,6 +51,7 @@ class Consequences:
 @dataclass(frozen=True)
 class Saved:
     report_id: int
+    unit_id: int
     room: str
     how: ReportHow
     progress: Progress
@@ -119,6 +120,7 @@ async def save_report(
     alert_ids, need_ids, flagged = saved
     return Saved(
         found.report.id,
+        found.unit.id,
         room,
         how,
         await unit_progress(session, round_id, found.unit.id),

@@ -312,3 +312,24 @@ async def last_answers(
         if household_id not in found and answers is not None:
             found[household_id] = (dict(answers), day)
     return found
+
+
+@dataclass(frozen=True)
+class UnchangedPreview:
+    """What "all remaining: no change" would do, to confirm before it does it."""
+
+    sheet: UnitSheet
+    # Households not yet reported that have an earlier report to copy.
+    copyable: int
+    # Rooms not yet reported with nothing to copy: they need the form.
+    without_last: list[str]
+
+
+async def unchanged_preview(
+    session: AsyncSession, reporter: Reporter, round_id: int, unit_id: int
+) -> UnchangedPreview:
+    sheet = await unit_sheet(session, reporter, round_id, unit_id)
+    remaining = [line for line in sheet.lines if line.status is ReportStatus.missing]
+    last = await last_answers(session, [line.household_id for line in remaining], sheet.round_date)
+    without = [line.room for line in remaining if line.household_id not in last]
+    return UnchangedPreview(sheet, len(remaining) - len(without), without)

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, as_utc, utcnow
-from models.forms import Form, form_from_stored
+from models.forms import Form, cached_form, form_from_stored
 from models.org import Household
 
 
@@ -271,11 +271,27 @@ async def round_on(session: AsyncSession, day: date) -> ReportRound | None:
 
 async def form_of(session: AsyncSession, report_round: ReportRound) -> Form:
     """The form the round was opened with."""
+    return await form_by_version(session, report_round.form_version)
+
+
+async def form_of_round_id(session: AsyncSession, round_id: int) -> Form:
+    version = await session.scalar(
+        select(ReportRound.form_version).where(ReportRound.id == round_id)
+    )
+    if version is None:
+        raise LookupError(f"no round {round_id}")
+    return await form_by_version(session, version)
+
+
+async def form_by_version(session: AsyncSession, version: str) -> Form:
+    cached = cached_form(version)
+    if cached is not None:
+        return cached
     definition = await session.scalar(
-        select(ReportForm.definition).where(ReportForm.version == report_round.form_version)
+        select(ReportForm.definition).where(ReportForm.version == version)
     )
     if definition is None:
-        raise LookupError(f"form version {report_round.form_version} is not stored")
+        raise LookupError(f"form version {version} is not stored")
     return form_from_stored(definition)
 
 

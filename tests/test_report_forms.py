@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Config, ConfigError
-from bot.forms import DEFAULT_FORM_PATH, report_form
+from bot.forms import DEFAULT_FORM_PATH, load_report_form
 from models.forms import AlertMatch, FormError, NeedRequest, load_form, parse_form
 from models.refusals import Refused
 
@@ -232,16 +232,16 @@ def test_a_bad_form_file_stops_the_start_naming_its_fields(tmp_path: Path) -> No
     config = Config()
     config.reports.form = str(path)
     with pytest.raises(ConfigError) as raised:
-        report_form(config)
+        load_report_form(config)
     assert 'field "people": min 5 is greater than max 3' in str(raised.value)
     assert str(path) in str(raised.value)
 
     path.write_text("[[fields]\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):
-        report_form(config)
+        load_report_form(config)
     config.reports.form = str(tmp_path / "missing.toml")
     with pytest.raises(ConfigError, match="cannot read the file"):
-        report_form(config)
+        load_report_form(config)
 
 
 def test_a_changed_file_is_a_new_version(tmp_path: Path) -> None:

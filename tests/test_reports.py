@@ -178,9 +178,7 @@ async def test_a_round_opens_once_and_freezes_who_is_expected(
     during = await current_round(session, SCHEDULE, form, inside(first))
     assert during is not None and during.id == first.id
     assert await session.scalar(select(func.count()).select_from(HouseholdReport)) == 40
-    following = await current_round(
-        session, SCHEDULE, form, inside(first) + timedelta(days=1)
-    )
+    following = await current_round(session, SCHEDULE, form, inside(first) + timedelta(days=1))
     assert following is not None and following.date == day + timedelta(days=1)
     assert following.households_expected == 41
 
@@ -201,9 +199,7 @@ async def test_a_changed_form_applies_from_the_next_round(
     assert same is not None and same.form_version == form.version
     field = (await form_of(session, same)).field("people_at_home")
     assert field is not None and field.maximum == 30
-    tomorrow = await current_round(
-        session, SCHEDULE, changed, inside(today) + timedelta(days=1)
-    )
+    tomorrow = await current_round(session, SCHEDULE, changed, inside(today) + timedelta(days=1))
     assert tomorrow is not None and tomorrow.form_version == changed.version
     field = (await form_of(session, tomorrow)).field("people_at_home")
     assert field is not None and field.maximum == 60
@@ -467,9 +463,7 @@ async def test_reports_older_than_the_retention_are_purged(
     await county(session)
     old = (await open_round(session, SCHEDULE, form, date(2026, 1, 1))).id
     recent = (await open_round(session, SCHEDULE, form, date(2026, 3, 1))).id
-    purged = await purge_rounds_older_than(
-        session, 30, now=datetime(2026, 3, 2, 12, tzinfo=UTC)
-    )
+    purged = await purge_rounds_older_than(session, 30, now=datetime(2026, 3, 2, 12, tzinfo=UTC))
     assert purged == 40
     session.expire_all()
     assert await session.get(ReportRound, old) is None
