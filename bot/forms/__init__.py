@@ -10,7 +10,7 @@ from models.rounds import RoundSchedule
 DEFAULT_FORM_PATH = Path(__file__).resolve().parent / "household.toml"
 
 
-def report_form(config: Config) -> Form:
+def load_report_form(config: Config) -> Form:
     """The form of ``[reports] form`` (the shipped one by default), checked as a whole;
     ``ConfigError`` lists every problem, each naming its field."""
     path = Path(config.reports.form) if config.reports.form else DEFAULT_FORM_PATH
