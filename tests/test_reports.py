@@ -471,3 +471,90 @@ async def test_reports_older_than_the_retention_are_purged(
     remaining = await session.scalar(select(func.count()).select_from(HouseholdReport))
     assert remaining == 40
     assert await session.scalar(select(func.count()).select_from(Node)) > 0
+
+
+# --- alerts and needs, in the saving transaction --------------------------------------------
+
+
+async def test_a_saved_report_raises_its_alerts_and_needs_in_the_same_transaction(
+    session: AsyncSession, form: Form, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models.alerts import Alert
+    from models.needs import Need
+
+    await county(session)
+    reporter = await reporter_for(session, await seat(session, UNIT, "lead", 5001))
+    building_lead = await seat(session, BUILDING, "lead", 5004)
+    grid_lead = await seat(session, "县卫健局片区/阳光小区", "lead", 5007)
+    report_round = await open_round(session, SCHEDULE, form, date(2026, 3, 2))
+    first, second, *_ = await households_of(session, UNIT)
+    round_id, second_id = report_round.id, second.id
+    feverish = {**CALM, "symptoms": 2, "needs": ["medicine"]}
+    saved = await save_report(
+        session, reporter, SETTINGS, round_id=report_round.id, household_id=first.id,
+        revision=0, how=ReportHow.form, answers=feverish, now=inside(report_round),
+    )  # fmt: skip
+    assert len(saved.alert_ids) == 1 and len(saved.need_ids) == 1
+    assert saved.progress.alerts == 1
+    alert = await session.get(Alert, saved.alert_ids[0])
+    assert alert is not None and alert.report_id == saved.report_id
+    assert (alert.rule_field, alert.answer, alert.severity) == ("symptoms", 2, "high")
+    need = await session.get(Need, saved.need_ids[0])
+    assert need is not None and need.kind == "medicine" and need.report_id == saved.report_id
+    told = {
+        message.chat_id
+        for message in await session.scalars(select(OutboxMessage))
+        if message.source.startswith("alert:")
+    }
+    assert {building_lead.telegram_id, grid_lead.telegram_id} <= told
+
+    # A correction repeats no alert and opens only the need it adds.
+    corrected = await save_report(
+        session, reporter, SETTINGS, round_id=report_round.id, household_id=first.id,
+        revision=1, how=ReportHow.form, answers={**feverish, "symptoms": 3,
+        "needs": ["medicine", "food"]}, now=inside(report_round),
+    )  # fmt: skip
+    assert corrected.alert_ids == [] and len(corrected.need_ids) == 1
+    assert await session.scalar(select(func.count()).select_from(Alert)) == 1
+    assert await session.scalar(select(func.count()).select_from(Need)) == 2
+
+    # When raising the alert fails, the report is not saved either: one transaction.
+    async def broken(*args: object, **kwargs: object) -> list[int]:
+        raise RuntimeError("the alerts table is unavailable")
+
+    monkeypatch.setattr("models.report_saving.raise_report_alerts", broken)
+    with pytest.raises(RuntimeError):
+        await save_report(
+            session, reporter, SETTINGS, round_id=report_round.id, household_id=second.id,
+            revision=0, how=ReportHow.form, answers=feverish, now=inside(report_round),
+        )  # fmt: skip
+    await session.rollback()
+    row = await report_row(session, round_id, second_id)
+    assert row.status == ReportStatus.missing and row.revision == 0
+    assert await session.scalar(select(func.count()).select_from(Need)) == 2
+
+
+async def test_no_change_repeats_a_standing_alert_but_asks_no_need_again(
+    session: AsyncSession, form: Form
+) -> None:
+    from models.alerts import Alert
+    from models.needs import Need
+
+    await county(session)
+    reporter = await reporter_for(session, await seat(session, UNIT, "lead", 5001))
+    yesterday = await open_round(session, SCHEDULE, form, date(2026, 3, 1))
+    today = await open_round(session, SCHEDULE, form, date(2026, 3, 2))
+    household = (await households_of(session, UNIT))[0]
+    positive = {**CALM, "test_status": "positive", "needs": ["doctor"]}
+    await save_report(
+        session, reporter, SETTINGS, round_id=yesterday.id, household_id=household.id,
+        revision=0, how=ReportHow.form, answers=positive, now=inside(yesterday),
+    )  # fmt: skip
+    unit = await node_by_path(session, UNIT)
+    assert unit is not None
+    outcome = await save_unit_unchanged(
+        session, reporter, SETTINGS, round_id=today.id, unit_id=unit.id, now=inside(today)
+    )
+    assert outcome.saved == 1 and len(outcome.alert_ids) == 1
+    assert await session.scalar(select(func.count()).select_from(Alert)) == 2
+    assert await session.scalar(select(func.count()).select_from(Need)) == 1

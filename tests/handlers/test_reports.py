@@ -431,3 +431,29 @@ async def test_a_lead_above_reports_for_a_vacant_unit_only(
     await tap(emulator, building_lead, sheet, "▫️ 101")
     await tap(emulator, building_lead, sheet, "🚪 无人在家")
     assert "已完成 1/4" in (sheet.text or "")
+
+
+async def test_a_fever_answer_reaches_the_building_lead_at_once(
+    emulator: TelegramEmulator,
+    application: Application,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await county_with_people(emulator, session_factory)
+    lead = emulator.user(user_id=LEAD_ID)
+    building_lead = emulator.user(user_id=BUILDING_LEAD_ID)
+    building_lead.mark_read()
+    sheet = await open_sheet(lead)
+    await tap(emulator, lead, sheet, "▫️ 101")
+    await tap(emulator, lead, sheet, "📝 填写")
+    for label in ("2", "1", "阴性", "居家健康监测", "完成 ▶", "⬜ 药品", "完成 ▶", "跳过 ▶"):
+        await tap(emulator, lead, sheet, label)
+    assert "⚠️ 保存后将立即上报预警：发热或有症状人数" in (sheet.text or "")
+    assert "🆘 保存后将提交需求：药品" in (sheet.text or "")
+    await tap(emulator, lead, sheet, "✅ 保存")
+    assert "⚠️ 预警已上报" in (sheet.text or "") and "🆘 已提交 1 项需求" in (sheet.text or "")
+    assert "⚠️ 101" in [label for row in sheet.buttons() for label, _ in row]
+    assert "⚠️ 预警 1 户" in (sheet.text or "")
+
+    alert = await building_lead.next_message(timeout=10)
+    assert UNIT in (alert.text or "") and "101" in (alert.text or "")
+    assert alert.buttons()  # to acknowledge
