@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import Application
 from models.status import county_counts
-from tests.emulator import BotMessage, EmuGroup, TelegramEmulator
+from tests.emulator import BotMessage, EmuGroup, Fault, TelegramEmulator
 from tests.fixtures import BUILDING
 from tests.handlers.fixtures import (
     ADMIN_ID,
@@ -20,6 +20,7 @@ from tests.handlers.fixtures import (
     holder_of_unit_lead,
     press_forged,
     share_and_confirm,
+    share_phone,
     volunteer_taps,
 )
 
@@ -142,7 +143,10 @@ async def test_a_second_claimer_is_told_and_a_declined_post_opens_again(
     # Chen never started the bot: the tap opens a deep link into the private chat.
     chen = emulator.user(user_id=5002, first_name="陈志愿", language_code="zh")
     answer = await volunteer_taps(emulator, chen, group)
-    match = re.fullmatch(r"https://t\.me/wuji_test_bot\?start=(claim_\d+)", str(answer["url"]))
+    # The link carries a token issued to Chen, never the post's id.
+    match = re.fullmatch(
+        r"https://t\.me/wuji_test_bot\?start=(claim_[A-Za-z0-9_-]{32})", str(answer["url"])
+    )
     assert match, answer
     assert chen.messages() == []
     await chen.send(f"/start {match.group(1)}")
@@ -154,8 +158,9 @@ async def test_a_second_claimer_is_told_and_a_declined_post_opens_again(
     liu.state.started = True
     busy = await volunteer_taps(emulator, liu, group)
     assert busy["show_alert"] and "已有人申请认领" in str(busy["text"])
+    # Chen's link is Chen's alone.
     await liu.send(f"/start {match.group(1)}")
-    assert "已有人申请认领" in (await liu.next_message()).text
+    assert "发给另一位志愿者" in (await liu.next_message()).text
 
     await zhao.press(asked, "❌ 不同意")
     assert "您已拒绝 陈志愿 认领" in (await zhao.next_message()).text
@@ -232,3 +237,26 @@ async def test_the_command_centre_decides_when_nobody_above_can_be_reached(
     assert "您已同意" in (await admin.next_message()).text
     assert "已获批准" in (await liu.next_message()).text
     assert await holder_of_unit_lead(session_factory) == liu.id
+
+
+async def test_a_failed_send_to_the_volunteer_still_puts_the_claim_to_its_deciders(
+    emulator: TelegramEmulator,
+    application: Application,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    group, people = await bound_compound(emulator, session_factory)
+    liu = emulator.user(user_id=5001, first_name="刘志愿", language_code="zh")
+    liu.state.started = True
+    await volunteer_taps(emulator, liu, group)
+    await liu.next_message()
+    confirmation = await share_phone(liu, LIU_PHONE)
+    # Telegram refuses the bot's next message to the volunteer: "your claim is sent".
+    refused = emulator.inject(Fault("5xx", method="sendMessage", chat_id=liu.id))
+    await liu.press(confirmation, "✅ 确认")
+
+    for decider in (people["zhao"], people["sun"]):
+        asked = await decider.next_message(timeout=10)
+        assert "刘志愿" in asked.text and LIU_PHONE in asked.text
+        assert asked.buttons() == [[("✅ 同意", "claimd:1:1"), ("❌ 不同意", "claimd:1:0")]]
+    assert refused.times == 0
+    assert "已提交" not in "".join(message.text or "" for message in liu.messages())
