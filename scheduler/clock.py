@@ -14,7 +14,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
+from bot.forms import load_report_form, round_schedule
 from scheduler import jobs, notice_jobs
+from scheduler.report_jobs import OPEN_SWEEP_S, open_due_round, purge_old_reports
 from scheduler.response_jobs import SWEEP_S, sweep_alerts_and_needs
 from scheduler.sender import OutboxSender
 
@@ -82,6 +84,30 @@ class Clock:
         )
         self.scheduler.add_job(
             self._sweep_alerts_and_needs, "interval", seconds=SWEEP_S, id="response.sweep", **every
+        )
+        # Reporting rounds open on time (freezing who is expected); old reports go.
+        self.scheduler.add_job(
+            open_due_round,
+            "interval",
+            seconds=OPEN_SWEEP_S,
+            kwargs={
+                "session_factory": self.session_factory,
+                "schedule": round_schedule(self.config),
+                "form": load_report_form(self.config),
+            },
+            id="reports.open_round",
+            **every,
+        )
+        self.scheduler.add_job(
+            purge_old_reports,
+            "interval",
+            hours=1,
+            kwargs={
+                "session_factory": self.session_factory,
+                "retention_days": self.config.reports.retention_days,
+            },
+            id="reports.purge",
+            **every,
         )
         self.scheduler.start()
         logger.info("clock started")

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config, ConfigError, load_config
 from bot.forms import DEFAULT_FORM_PATH, consequences, round_schedule
 from models.access import scope_of
+from models.base import utcnow
 from models.forms import Form, load_form
 from models.org import Household, Member, Node
 from models.outbox.table import OutboxMessage
@@ -558,3 +559,20 @@ async def test_no_change_repeats_a_standing_alert_but_asks_no_need_again(
     assert outcome.saved == 1 and len(outcome.alert_ids) == 1
     assert await session.scalar(select(func.count()).select_from(Alert)) == 2
     assert await session.scalar(select(func.count()).select_from(Need)) == 1
+
+
+async def test_the_clock_opens_the_round_on_time_and_purges_old_ones(
+    session_factory: async_sessionmaker[AsyncSession], form: Form
+) -> None:
+    from scheduler.report_jobs import open_due_round, purge_old_reports
+
+    async with session_factory() as session:
+        await county(session)
+        old = (await open_round(session, SCHEDULE, form, date(2020, 1, 1))).id
+    await open_due_round(session_factory, SCHEDULE, form)
+    await open_due_round(session_factory, SCHEDULE, form)
+    await purge_old_reports(session_factory, 30)
+    async with session_factory() as session:
+        rounds = list(await session.scalars(select(ReportRound)))
+        assert [report_round.date for report_round in rounds] == [SCHEDULE.day_at(utcnow())]
+        assert rounds[0].households_expected == 40 and rounds[0].id != old
