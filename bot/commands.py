@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 PRIVATE_COMMANDS = (
     "start",
     "me",
+    "report",
     "vacancies",
     "notice",
     "notices",
