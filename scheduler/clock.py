@@ -95,7 +95,7 @@ class Clock:
                 "schedule": round_schedule(self.config),
                 "form": load_report_form(self.config),
             },
-            id="reports.open_round",
+            id="open_report_round",
             **every,
         )
         self.scheduler.add_job(
@@ -106,7 +106,7 @@ class Clock:
                 "session_factory": self.session_factory,
                 "retention_days": self.config.reports.retention_days,
             },
-            id="reports.purge",
+            id="purge_old_reports",
             **every,
         )
         self.scheduler.start()
