@@ -27,12 +27,13 @@ from aiogram.methods import (
 )
 from aiogram.methods.base import TelegramMethod
 from aiogram.types import Message, Update, User
+from babel.messages.pofile import read_po
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import build_bot, build_sender
 from bot.config import Config
-from bot.i18n import create_i18n
+from bot.i18n import LOCALES_DIR, create_i18n
 from handlers.outbound import TelegramRenderer
 from models.messages import Text
 from models.org import Member, Node, Post
@@ -73,6 +74,17 @@ class VerbatimRenderer(TelegramRenderer):
             reply_markup=markup,
             allow_paid_broadcast=self.paid,
         )
+
+
+def catalog_keys(locale: str) -> set[str]:
+    """Every key the locale's catalogs translate."""
+    keys: set[str] = set()
+    for po_path in (LOCALES_DIR / locale / "LC_MESSAGES").glob("*.po"):
+        with po_path.open("rb") as po_file:
+            keys |= {
+                str(message.id) for message in read_po(po_file) if message.id and message.string
+            }
+    return keys
 
 
 # --- organisations ----------------------------------------------------------------------

@@ -1,15 +1,7 @@
 import pytest
-from babel.messages.pofile import read_po
 
-from bot.i18n import LOCALES, LOCALES_DIR, create_i18n, locale_for_language_code
-
-
-def catalog_keys(locale: str) -> set[str]:
-    keys: set[str] = set()
-    for po_path in (LOCALES_DIR / locale / "LC_MESSAGES").glob("*.po"):
-        with po_path.open("rb") as po_file:
-            keys |= {str(m.id) for m in read_po(po_file) if m.id and m.string}
-    return keys
+from bot.i18n import LOCALES, create_i18n, locale_for_language_code
+from tests.fixtures import catalog_keys
 
 
 def test_both_languages_translate_every_key() -> None:
