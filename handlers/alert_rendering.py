@@ -12,7 +12,8 @@ from aiogram.types import InlineKeyboardMarkup
 
 from bot.i18n import t
 from handlers.rendering import MESSAGE_LIMIT, clip_html, describe_post
-from models.alerts import AlertContent, AlertOrigin
+from models.alert_views import AlertContent
+from models.alerts import AlertOrigin
 from models.forms import SEVERITIES
 from models.messages import AlertBody
 from models.outbox.delivery import ClaimedMessage

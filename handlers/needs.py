@@ -6,6 +6,7 @@ import html
 from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -22,20 +23,15 @@ from handlers.rendering import clip_html
 from models.access import scope_of
 from models.base import utcnow
 from models.messages import Action
-from models.needs import (
-    KNOWN_KINDS,
-    NOTE_LENGTH,
+from models.need_steps import (
     Changed,
-    NeedLimits,
-    NeedStatus,
     NeedStep,
-    NeedView,
     allowed_steps,
     authorise,
     change_need,
-    need_for,
-    needs_in_scope,
 )
+from models.need_views import NeedView, need_for, needs_in_scope
+from models.needs import KNOWN_KINDS, NOTE_LENGTH, NeedLimits, NeedStatus
 
 PER_PAGE = 8
 # The action each step's button stands for.
@@ -63,7 +59,7 @@ def kind_label(kind: str) -> str:
 
 
 def due_text(need: NeedView, config: Config) -> str:
-    due = limits_of(config).due_at(need)
+    due = limits_of(config).due_at(need.kind, need.opened_at)
     local = due.astimezone(ZoneInfo(config.i18n.timezone)).strftime("%m-%d %H:%M")
     late = need.status in (NeedStatus.open, NeedStatus.taken) and due <= utcnow()
     return t("need.overdue_mark", due=local) if late else local
@@ -86,7 +82,12 @@ async def page_turned(
     await callback.answer()
     if isinstance(callback.message, Message):
         text, markup = await page_view(session, config, callback.from_user.id, callback_data.page)
-        await callback.message.edit_text(text, reply_markup=markup)
+        try:
+            await callback.message.edit_text(text, reply_markup=markup)
+        except TelegramBadRequest as error:
+            # A page clamped into range can be the one already shown.
+            if "not modified" not in error.message:
+                raise
 
 
 async def page_view(

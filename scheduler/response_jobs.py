@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
 from models.alerts import escalate_unacknowledged
-from models.needs import NeedLimits, sweep_needs
+from models.need_followup import sweep_needs
+from models.needs import NeedLimits
 
 logger = logging.getLogger(__name__)
 

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from models.alert_views import open_alert_count
 from models.alerts import (
     ALERT_PRIORITY,
     Acknowledged,
@@ -15,7 +16,6 @@ from models.alerts import (
     MemberAlert,
     acknowledge_alert,
     escalate_unacknowledged,
-    open_alert_count,
     raise_member_alert,
     raise_report_alerts,
 )

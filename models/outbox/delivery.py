@@ -13,7 +13,7 @@ from typing import Protocol, TypeVar
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.alerts import AlertContent, alert_contents
+from models.alert_views import AlertContent, alert_contents
 from models.base import as_utc, utcnow
 from models.messages import Action, AlertBody, Content, NoticeBody, decode
 from models.notices import NoticeContent, notice_contents
