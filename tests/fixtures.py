@@ -245,6 +245,8 @@ class RecordingSession(BaseSession):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[TelegramMethod[Any]] = []
+        # What each sendMessage returned: the messages a user may then press buttons of.
+        self.messages: list[Message] = []
         self._message_ids = itertools.count(1)
         self._answers: dict[type[TelegramMethod[Any]], Callable[[Bot, Any], Any]] = {
             SendMessage: self._sent_message,
@@ -276,7 +278,7 @@ class RecordingSession(BaseSession):
     def _sent_message(self, bot: Bot, method: SendMessage) -> Message:
         chat_id = int(method.chat_id)
         markup = method.reply_markup
-        return Message.model_validate(
+        message = Message.model_validate(
             {
                 "message_id": next(self._message_ids),
                 "date": datetime.now(UTC),
@@ -287,6 +289,8 @@ class RecordingSession(BaseSession):
             },
             context={"bot": bot},
         )
+        self.messages.append(message)
+        return message
 
     def sent(self, chat_id: int | None = None) -> list[SendMessage]:
         return [
