@@ -266,6 +266,8 @@ def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
+    # Household data is shown by editing the pressed message: never one in a group chat.
+    router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(start_report, Command("report"))
     router.callback_query.register(unit_picked, UnitPick.filter())
     router.callback_query.register(household_picked, HouseholdPick.filter())

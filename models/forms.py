@@ -581,6 +581,12 @@ class _Reader:
         if field is None or field.kind not in (FieldKind.single, FieldKind.multi):
             self.fail(where, "field must name a single or multi choice field")
             return None
+        if field.scope is FieldScope.household:
+            # Kept between rounds, it would open the same need again every round.
+            self.fail(
+                where, f'"{field.id}" is a household attribute: a need comes from a round field'
+            )
+            return None
         choice = raw.get("choice")
         if not isinstance(choice, str) or field.choice(choice) is None:
             self.fail(where, f'choice {choice!r} is not a choice of "{field.id}"')

@@ -196,6 +196,12 @@ BROKEN_FORMS = [
         f'choices = [{{ id = "other", label = {LABEL} }}]\n',
         'field "other" when: field "needs" is not a field declared before it',
     ),
+    (
+        f'[[fields]]\nid = "care"\nkind = "multi"\nscope = "household"\nlabel = {LABEL}\n'
+        f'choices = [{{ id = "food", label = {LABEL} }}]\n'
+        '[[needs]]\nfield = "care"\nchoice = "food"\nkind = "food"\n',
+        'needs[0] (field "care"): "care" is a household attribute',
+    ),
     ('title = "x"\n', "form: needs at least one [[fields]] entry"),
     (
         f'feilds = 1\n[[fields]]\nid = "people"\nkind = "integer"\nmax = 9\nlabel = {LABEL}\n',

@@ -457,3 +457,29 @@ async def test_a_fever_answer_reaches_the_building_lead_at_once(
     alert = await building_lead.next_message(timeout=10)
     assert UNIT in (alert.text or "") and "101" in (alert.text or "")
     assert alert.buttons()  # to acknowledge
+
+
+async def test_a_press_in_a_group_chat_never_shows_a_household(
+    emulator: TelegramEmulator,
+    application: Application,
+    session_factory: async_sessionmaker[AsyncSession],
+    config: Config,
+) -> None:
+    rooms = await county_with_people(emulator, session_factory)
+    await yesterday_reported(session_factory, config, ["101"])
+    lead = emulator.user(user_id=LEAD_ID)
+    await open_sheet(lead)  # today's round is open
+    async with session_factory() as session:
+        today = await current_round(session, round_schedule(config), load_form(DEFAULT_FORM_PATH))
+        assert today is not None
+    group = emulator.group(-4101, "阳光小区志愿者群")
+    await emulator.add_bot_to_group(group, by=lead)
+    posted = await emulator.wait_until(lambda: next(iter(group.messages()), None), timeout=5)
+    before = posted.text
+    for data in (
+        HouseholdPick(round_id=today.id, household_id=rooms["101"]).pack(),
+        UnitPick(round_id=today.id, unit_id=1).pack(),
+    ):
+        await forge(emulator, lead, posted, data)
+    assert group.messages()[0].text == before
+    assert all("在家人数" not in (message.text or "") for message in group.messages())
