@@ -263,6 +263,22 @@ class Form:
                 kept[field.id] = _copy(answer)
         return kept
 
+    def answer_labels(self, field_id: str, answer: object) -> dict[str, tuple[str, str]]:
+        """The field's label and the answer's, per language ({"zh_Hans": ("检测情况", "阳性")}),
+        for texts that name an answer (an alert) outside the form; empty for an unknown field."""
+        field = self.field(field_id)
+        if field is None:
+            return {}
+        labels: dict[str, tuple[str, str]] = {}
+        for locale in LABEL_LOCALES:
+            items = answer if isinstance(answer, list) else [answer]
+            shown = [
+                choice.label(locale) if (choice := field.choice(str(item))) else str(item)
+                for item in items
+            ]
+            labels[locale] = (field.label(locale), "、".join(shown))
+        return labels
+
     def household_fields(self) -> tuple[FormField, ...]:
         return tuple(field for field in self.fields if field.scope is FieldScope.household)
 

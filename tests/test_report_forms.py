@@ -69,6 +69,19 @@ def test_the_rules_of_the_shipped_form() -> None:
     ]
 
 
+def test_an_answer_is_named_in_both_languages() -> None:
+    form = load_form(DEFAULT_FORM_PATH)
+    assert form.answer_labels("test_status", "positive") == {
+        "zh_Hans": ("检测情况", "阳性"),
+        "en": ("Test status", "Positive"),
+    }
+    assert form.answer_labels("symptoms", 2)["en"] == ("People with fever or symptoms", "2")
+    assert (
+        form.answer_labels("vulnerable", ["infant", "disabled"])["zh_Hans"][1] == "婴幼儿、残疾人"
+    )
+    assert form.answer_labels("unknown", 1) == {}
+
+
 def test_a_field_is_asked_only_when_its_condition_holds() -> None:
     form = load_form(DEFAULT_FORM_PATH)
     needs = [field.id for field in form.fields].index("needs")
