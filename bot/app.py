@@ -36,6 +36,7 @@ from handlers.outbound import TelegramRenderer
 from models.db import create_engine, create_session_factory
 from models.messages import MessagesWaiting
 from models.migrate import upgrade
+from models.quiet_hours import quiet_hours
 from scheduler import Clock
 from scheduler.sender import OutboxSender
 
@@ -127,12 +128,16 @@ def build_sender(
 ) -> OutboxSender:
     """The outbox sender, delivering through the Telegram adapter."""
     renderer = TelegramRenderer(i18n, paid_broadcast=config.outbox.allow_paid_broadcast)
+    outbox = config.outbox
     return OutboxSender(
         session_factory,
         bot,
-        config.outbox,
+        outbox,
         renderer=renderer,
         command_centre_ids=config.admins.telegram_ids,
+        quiet_hours=quiet_hours(
+            outbox.quiet_hours, outbox.quiet_start, outbox.quiet_end, config.i18n.timezone
+        ),
     )
 
 

@@ -102,6 +102,11 @@ class OutboxConfig(Section):
     poll_interval_s: float = Field(default=1.0, gt=0)
     # Days a settled message (sent, unreachable, failed) is kept for delivery counts.
     retention_days: int = Field(default=30, ge=1)
+    # Between quiet_start and quiet_end (the county's time) only alerts go out; everything
+    # else waits in the outbox for the morning.
+    quiet_hours: bool = True
+    quiet_start: time = time(22, 0)
+    quiet_end: time = time(7, 0)
 
 
 class NoticesConfig(Section):
@@ -127,6 +132,16 @@ class NeedsConfig(Section):
     # Hours to meet each kind of need, from when it is reported (or reopened); an overdue
     # ticket climbs to the zone lead. A kind not listed gets ``other``'s.
     due_hours: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=_default_need_hours)
+
+
+class RosterConfig(Section):
+    # Rows one import may hold, all its files together; uncompressed size of one XLSX file.
+    max_rows: int = Field(default=500_000, ge=1)
+    max_xlsx_mb: int = Field(default=256, ge=1)
+
+    @property
+    def max_xlsx_bytes(self) -> int:
+        return self.max_xlsx_mb * 1024 * 1024
 
 
 class ReportsConfig(Section):
@@ -174,6 +189,13 @@ def _minutes(moment: time) -> int:
     return moment.hour * 60 + moment.minute
 
 
+class ClaimsConfig(Section):
+    # Open claims one member may have awaiting a decision at once.
+    max_open_per_member: int = Field(default=1, ge=1, le=100)
+    # Hours after which a claim nobody decided expires, and its volunteer is told.
+    expire_after_hours: int = Field(default=72, ge=1, le=24 * 90)
+
+
 class Config(Section):
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
@@ -187,7 +209,9 @@ class Config(Section):
     notices: NoticesConfig = Field(default_factory=NoticesConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     needs: NeedsConfig = Field(default_factory=NeedsConfig)
+    claims: ClaimsConfig = Field(default_factory=ClaimsConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    roster: RosterConfig = Field(default_factory=RosterConfig)
 
     def is_admin(self, telegram_id: int) -> bool:
         return telegram_id in self.admins.telegram_ids

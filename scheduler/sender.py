@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,7 @@ from models.outbox.delivery import (
     record_outcomes,
     release_claims,
 )
+from models.quiet_hours import QuietHours
 from scheduler.ratelimit import ChatSchedule, Pacer, ScheduleClosed, Wakeup
 from scheduler.send_errors import Verdict, describe, judge
 from scheduler.telegram_transport import TelegramTransport
@@ -63,10 +64,15 @@ class OutboxSender:
         *,
         renderer: Renderer[TelegramMethod[Any]],
         command_centre_ids: Sequence[int] = (),
+        quiet_hours: QuietHours | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.session_factory = session_factory
         self.config = outbox_config
         self.renderer = renderer
+        # At night only urgent messages go; the rest wait in the outbox for the morning.
+        self.quiet_hours = quiet_hours
+        self.clock = clock
         # Told when a zone-level member becomes unreachable: nobody else stands above.
         self.command_centre_ids = tuple(command_centre_ids)
         self.transport = TelegramTransport(bot, outbox_config.concurrency)
@@ -193,14 +199,15 @@ class OutboxSender:
     async def _claim_batch(self, limit: int) -> float:
         """Claim and schedule up to ``limit`` rows; returns how long to sleep (0: more due)."""
         async with self.session_factory() as session:
-            rows = await claim_due(session, limit)
+            quiet = self.quiet_hours is not None and self.quiet_hours.hold(self.clock())
+            rows = await claim_due(session, limit, urgent_only=quiet)
             deferred: list[Outcome] = []
             for row in rows:
                 self._claimed.add(row.id)
                 delay = self._schedule.put(row)
                 if delay is not None:
                     deferred.append(Deferred(row.id, _after(delay)))
-            due = None if len(rows) == limit else await next_due_at(session)
+            due = None if len(rows) == limit else await next_due_at(session, urgent_only=quiet)
         if deferred:
             await self._settle(deferred)
         if len(rows) == limit:

@@ -203,6 +203,8 @@ def emulated_config(emulator: TelegramEmulator, db_url: str, admin_ids: list[int
     config.outbox.private_chat_per_s *= scale
     config.outbox.group_chat_per_min *= scale
     config.outbox.poll_interval_s = 0.1
+    # Tests run at any hour of the county's day: quiet hours are tested on their own.
+    config.outbox.quiet_hours = False
     return config
 
 

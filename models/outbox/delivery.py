@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.alert_views import AlertContent, alert_contents
@@ -22,6 +22,7 @@ from models.outbox.reachability import mark_unreachable, member_for, migrate_cha
 from models.outbox.table import (
     FALLBACK,
     OUTBOX,
+    URGENT_PRIORITY,
     OutboxMessage,
     OutboxStatus,
     OutgoingMessage,
@@ -70,13 +71,20 @@ async def release_claims(session: AsyncSession, ids: Sequence[int] | None = None
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def claim_due(session: AsyncSession, limit: int) -> list[ClaimedMessage]:
+async def claim_due(
+    session: AsyncSession, limit: int, *, urgent_only: bool = False
+) -> list[ClaimedMessage]:
     """Mark up to ``limit`` due pending rows ``sending`` and commit, so that a row is
-    claimed before it is sent. Highest priority first, then oldest."""
+    claimed before it is sent. Highest priority first, then oldest; in quiet hours
+    (``urgent_only``) only urgent ones, the rest waiting for the morning."""
     now = utcnow()
     due = (
         select(OutboxMessage.id)
-        .where(OutboxMessage.status == OutboxStatus.pending, OutboxMessage.next_attempt_at <= now)
+        .where(
+            OutboxMessage.status == OutboxStatus.pending,
+            OutboxMessage.next_attempt_at <= now,
+            OutboxMessage.priority >= URGENT_PRIORITY if urgent_only else true(),
+        )
         .order_by(OutboxMessage.priority.desc(), OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -135,11 +143,13 @@ async def _locales(session: AsyncSession, chat_ids: list[int]) -> dict[int, str 
     return {telegram_id: locale for telegram_id, locale in rows}
 
 
-async def next_due_at(session: AsyncSession) -> datetime | None:
-    """When the earliest pending row falls due (None: nothing pending)."""
+async def next_due_at(session: AsyncSession, *, urgent_only: bool = False) -> datetime | None:
+    """When the earliest pending row (urgent only, in quiet hours) falls due (None:
+    nothing pending)."""
     moment = await session.scalar(
         select(func.min(OutboxMessage.next_attempt_at)).where(
-            OutboxMessage.status == OutboxStatus.pending
+            OutboxMessage.status == OutboxStatus.pending,
+            OutboxMessage.priority >= URGENT_PRIORITY if urgent_only else true(),
         )
     )
     return None if moment is None else as_utc(moment)

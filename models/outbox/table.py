@@ -47,6 +47,9 @@ class OutboxStatus(StrEnum):
 
 SETTLED = (OutboxStatus.sent, OutboxStatus.unreachable, OutboxStatus.failed)
 
+# At or above this priority a message is urgent (an alert): quiet hours do not hold it.
+URGENT_PRIORITY = 10
+
 
 class OutboxMessage(Base):
     __tablename__ = "outbox"
