@@ -42,6 +42,7 @@ from tests.emulator import (
     EntityParseError,
     Fault,
     Limits,
+    ManualClock,
     RateLimiter,
     TelegramEmulator,
     parse_html,
@@ -50,9 +51,15 @@ from tests.emulator import (
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 
+@pytest.fixture
+def clock() -> ManualClock:
+    """The emulator's clock for flood limits: time passes when a test says so."""
+    return ManualClock()
+
+
 @pytest_asyncio.fixture
-async def emu() -> AsyncIterator[TelegramEmulator]:
-    async with TelegramEmulator(limits=Limits(enabled=False)) as emulator:
+async def emu(clock: ManualClock) -> AsyncIterator[TelegramEmulator]:
+    async with TelegramEmulator(limits=Limits(enabled=False), clock=clock) as emulator:
         yield emulator
     assert emulator.internal_errors == []
 
@@ -69,6 +76,11 @@ def make_bot(emu: TelegramEmulator, token: str | None = None, **session: Any) ->
     api = TelegramAPIServer.from_base(emu.base_url)
     assert api == emu.api_server
     return Bot(token or emu.token, session=LoopbackSession(api=api, **session))
+
+
+def polling(emu: TelegramEmulator) -> bool:
+    """A getUpdates is being held open by the emulator."""
+    return any(r.method == "getUpdates" and r.status is None for r in emu.requests)
 
 
 @pytest_asyncio.fixture
@@ -190,7 +202,7 @@ async def test_update_ids_offset_and_long_poll(emu: TelegramEmulator, bot: Bot) 
 
     started_at = time.monotonic()
     poll = asyncio.create_task(bot.get_updates(offset=ids[-1] + 1, timeout=3))
-    await asyncio.sleep(0.1)
+    await emu.wait_until(lambda: polling(emu))
     await alice.send("four")
     updates = await poll
     assert time.monotonic() - started_at < 1.5
@@ -203,7 +215,7 @@ async def test_update_ids_offset_and_long_poll(emu: TelegramEmulator, bot: Bot) 
 
 async def test_second_poller_terminates_the_first(emu: TelegramEmulator, bot: Bot) -> None:
     first = asyncio.create_task(bot.get_updates(timeout=3))
-    await asyncio.sleep(0.1)
+    await emu.wait_until(lambda: polling(emu))
     second = asyncio.create_task(bot.get_updates(timeout=3))
     with pytest.raises(TelegramConflictError, match="terminated by other getUpdates"):
         await first
@@ -392,7 +404,7 @@ def test_rate_limiter_retry_after_is_ceiled_real_seconds() -> None:
     assert all(limiter.acquire(1) is None for _ in range(100))
 
 
-async def test_per_chat_limit(emu: TelegramEmulator, bot: Bot) -> None:
+async def test_per_chat_limit(emu: TelegramEmulator, bot: Bot, clock: ManualClock) -> None:
     alice = await started(emu)
     emu.limits = Limits(time_scale=4)  # 4 messages/s per chat, burst 3
     for n in range(3):
@@ -404,24 +416,29 @@ async def test_per_chat_limit(emu: TelegramEmulator, bot: Bot) -> None:
     await bot.edit_message_text(
         "edited", chat_id=alice.id, message_id=alice.messages()[0].message_id
     )
-    await asyncio.sleep(0.26)
+    clock.advance(0.24)
+    with pytest.raises(TelegramRetryAfter):
+        await bot.send_message(alice.id, "m3")  # a quarter of a second is not there yet
+    clock.advance(0.02)
     await bot.send_message(alice.id, "m3")
     assert [m.text for m in alice.messages()] == ["edited", "m1", "m2", "m3"]
 
 
-async def test_group_limit(emu: TelegramEmulator, bot: Bot) -> None:
+async def test_group_limit(emu: TelegramEmulator, bot: Bot, clock: ManualClock) -> None:
     group = emu.group(-5001, title="Compound 3")
     emu.limits = Limits(per_group_per_min=60, per_group_burst=2, per_chat_burst=1, time_scale=4)
     await bot.send_message(group.id, "g1")
     await bot.send_message(group.id, "g2")  # the private-chat burst of 1 does not apply
     with pytest.raises(TelegramRetryAfter):
         await bot.send_message(group.id, "g3")
-    await asyncio.sleep(0.26)
+    clock.advance(0.26)
     await bot.send_message(group.id, "g3")
     assert [m.text for m in group.messages()] == ["g1", "g2", "g3"]
 
 
-async def test_global_limit_and_rejections_consume_nothing(emu: TelegramEmulator, bot: Bot) -> None:
+async def test_global_limit_and_rejections_consume_nothing(
+    emu: TelegramEmulator, bot: Bot, clock: ManualClock
+) -> None:
     users = [await started(emu, 1001 + n, f"U{n}") for n in range(3)]
     emu.limits = Limits(global_per_s=5, global_burst=2, per_chat_burst=1)
     await bot.send_message(users[0].id, "a")
@@ -430,7 +447,7 @@ async def test_global_limit_and_rejections_consume_nothing(emu: TelegramEmulator
     await bot.send_message(users[1].id, "b")
     with pytest.raises(TelegramRetryAfter):
         await bot.send_message(users[2].id, "c")  # global bucket is empty now
-    await asyncio.sleep(0.21)
+    clock.advance(0.21)
     await bot.send_message(users[2].id, "c")
     assert [len(u.messages()) for u in users] == [1, 1, 1]
 

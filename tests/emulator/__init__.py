@@ -5,7 +5,7 @@ Point aiogram at it with ``TelegramAPIServer.from_base(emu.base_url)``.
 
 from .client import EmuGroup, EmuUser
 from .html_text import EntityParseError, parse_html
-from .limits import Limits, RateLimiter
+from .limits import Limits, ManualClock, RateLimiter
 from .models import (
     ApiError,
     BotMessage,
@@ -27,6 +27,7 @@ __all__ = [
     "Fault",
     "FaultKind",
     "Limits",
+    "ManualClock",
     "RateLimiter",
     "RecordedRequest",
     "StoredFile",

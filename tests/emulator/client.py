@@ -221,7 +221,7 @@ class EmuUser:
 
     async def next_message(
         self,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,  # noqa: ASYNC109 (a test's deadline, named in the failure it raises)
         chat: int | EmuGroup | None = None,
     ) -> BotMessage:
         """The next bot message in the chat this reader has not taken yet."""

@@ -36,6 +36,20 @@ class _Bucket:
         return math.inf if rate <= 0 else (1 - self.tokens) / rate
 
 
+class ManualClock:
+    """A clock that stands still until a test moves it on, for the buckets (``clock=``):
+    limits are then checked in emulator time, whatever the machine's load."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 class RateLimiter:
     """Buckets per chat and one global; reads `limits` on every call so tests may change it."""
 

@@ -13,7 +13,7 @@ from typing import Any
 from .html_text import EntityParseError, parse_html
 from .limits import RateLimiter
 from .models import ApiError, BotMessage, StoredFile, UploadedFile
-from .state import COPYABLE_CONTENT, Webhook, World, photo_size
+from .state import COPYABLE_CONTENT, ChatLog, Webhook, World, photo_size
 
 Handler = Callable[[dict[str, Any]], Any | Awaitable[Any]]
 
@@ -108,7 +108,7 @@ class BotApi:
         if params.get("inline_message_id"):
             raise ApiError.bad_request("inline messages are not supported by the emulator")
         chat_id = self.world.resolve_target(params.get("chat_id"))
-        stored = self.world.log(chat_id).messages.get(params.get("message_id"))  # type: ignore[arg-type]
+        stored = _stored(self.world.log(chat_id), params)
         if stored is None or (isinstance(stored, BotMessage) and stored.deleted):
             raise ApiError.bad_request("message to edit not found")
         if not isinstance(stored, BotMessage):
@@ -234,7 +234,7 @@ class BotApi:
         chat_id = world.resolve_target(params.get("chat_id"))
         from_chat = params.get("from_chat_id")
         log = world.logs.get(from_chat) if isinstance(from_chat, int) else None
-        source = log.messages.get(params.get("message_id")) if log else None  # type: ignore[arg-type]
+        source = _stored(log, params) if log else None
         if source is None or (isinstance(source, BotMessage) and source.deleted):
             raise ApiError.bad_request("message to copy not found")
         assert isinstance(from_chat, int)
@@ -422,7 +422,7 @@ class BotApi:
     def delete_message(self, params: dict[str, Any]) -> bool:
         chat_id = self.world.resolve_target(params.get("chat_id"))
         log = self.world.log(chat_id)
-        stored = log.messages.get(params.get("message_id"))  # type: ignore[arg-type]
+        stored = _stored(log, params)
         if stored is None or (isinstance(stored, BotMessage) and stored.deleted):
             raise ApiError.bad_request("message to delete not found")
         if isinstance(stored, BotMessage):
@@ -436,3 +436,9 @@ class BotApi:
 def scope_key(scope: Any) -> str:
     """Commands are stored per scope; the default scope has two spellings."""
     return json.dumps(scope or {"type": "default"}, sort_keys=True)
+
+
+def _stored(log: ChatLog, params: dict[str, Any]) -> dict[str, Any] | BotMessage | None:
+    """The message ``params["message_id"]`` names in the chat; None when there is none."""
+    message_id = params.get("message_id")
+    return log.messages.get(message_id) if isinstance(message_id, int) else None

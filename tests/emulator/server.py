@@ -42,7 +42,10 @@ class TelegramEmulator:
         bot_username: str = "wuji_test_bot",
         limits: Limits | None = None,
         bot_first_name: str = "Wuji Test Bot",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock`` times the flood limits' buckets (a ``ManualClock`` makes them wait for
+        the test, not for wall time)."""
         self.token = token
         self.bot_user: dict[str, Any] = {
             "id": bot_id,
@@ -51,7 +54,7 @@ class TelegramEmulator:
             "username": bot_username,
         }
         self.world = World(self.bot_user)
-        self.limiter = RateLimiter(limits or Limits())
+        self.limiter = RateLimiter(limits or Limits(), clock)
         self._closing = asyncio.Event()
         self.api = BotApi(self.world, self.limiter, self._closing)
         self.webhook = WebhookDeliverer(self.world, self._closing, self._webhook_method_call)
@@ -336,7 +339,11 @@ class TelegramEmulator:
             raise KeyError(f"no file content for file_id {file_id!r}")
         return stored.content
 
-    async def callback_answer(self, query_id: str, timeout: float = 5.0) -> dict[str, Any]:  # noqa: ASYNC109
+    async def callback_answer(
+        self,
+        query_id: str,
+        timeout: float = 5.0,  # noqa: ASYNC109 (a test's deadline, named in the failure it raises)
+    ) -> dict[str, Any]:
         query = self.world.callback_queries[query_id]
         return await self.wait_until(
             lambda: query.answer,
@@ -347,7 +354,7 @@ class TelegramEmulator:
     async def wait_until(
         self,
         predicate: Callable[[], T | None],
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,  # noqa: ASYNC109 (a test's deadline, named in the failure it raises)
         interval: float = 0.02,
         message: str | None = None,
     ) -> T:
