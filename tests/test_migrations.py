@@ -1,4 +1,4 @@
-from sqlalchemy import inspect
+from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.migrate import pending_revisions
@@ -23,8 +23,8 @@ async def test_the_models_and_the_migrations_agree(engine: AsyncEngine) -> None:
     import models.rounds  # noqa: F401  (registers their tables)
     from models.base import Base
 
-    def differences(sync_connection: object) -> list[object]:
-        context = MigrationContext.configure(sync_connection)  # type: ignore[arg-type]
+    def differences(sync_connection: Connection) -> list[object]:
+        context = MigrationContext.configure(sync_connection)
         return list(compare_metadata(context, Base.metadata))
 
     async with engine.connect() as connection:

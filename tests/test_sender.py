@@ -23,7 +23,7 @@ from bot.config import Config, OutboxConfig
 from models.messages import Action, ActionKind, NoticeBody
 from models.notices import Notice, NoticeKind
 from models.org import Member
-from models.outbox.delivery import Outcome
+from models.outbox.delivery import Outcome, record_outcomes
 from models.outbox.table import (
     OutboxMessage,
     OutboxStatus,
@@ -33,8 +33,9 @@ from models.outbox.table import (
 )
 from models.people import GroupChat
 from scheduler import sender as sender_module
+from scheduler.ratelimit import Wakeup
 from scheduler.sender import OutboxSender
-from tests.emulator import Fault, Limits, TelegramEmulator
+from tests.emulator import Fault, FaultKind, Limits, TelegramEmulator
 from tests.fixtures import VerbatimRenderer, say, small_tree
 
 TOKEN = "123456:TEST-wuji-outbox"
@@ -188,14 +189,14 @@ async def test_server_errors_are_retried_until_the_message_goes(
 
 @pytest.mark.parametrize("kind", ["timeout", "drop"])
 async def test_a_send_without_answer_is_retried(
-    kind: str,
+    kind: FaultKind,
     emulator: TelegramEmulator,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     started(emulator, 3101)
     # A timeout here means Telegram never got the message (deliver=False); had it, the
     # retry would repeat it: the Bot API offers no way to tell.
-    emulator.inject(Fault(kind, chat_id=3101, delay=1.5, deliver=False))  # type: ignore[arg-type]
+    emulator.inject(Fault(kind, chat_id=3101, delay=1.5, deliver=False))
     bot = emulator_bot(emulator, timeout=0.5)
     await queue(session_factory, [say(3101, "retry me")])
     try:
@@ -401,13 +402,25 @@ async def test_stopping_puts_back_what_was_not_sent(
 
 
 async def test_wake_sends_at_once_rather_than_at_the_next_poll(
-    emulator: TelegramEmulator, bot: Bot, session_factory: async_sessionmaker[AsyncSession]
+    emulator: TelegramEmulator,
+    bot: Bot,
+    session_factory: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     started(emulator, 9001)
+    asleep = asyncio.Event()
+
+    class WatchedWakeup(Wakeup):
+        async def wait(self, seconds: float | None) -> None:
+            if seconds == 30:
+                asleep.set()  # the claimer found nothing and sleeps for the whole poll
+            await super().wait(seconds)
+
+    monkeypatch.setattr(sender_module, "Wakeup", WatchedWakeup)
     sender = sender_for(session_factory, bot, scaled(poll_interval_s=30))
     await sender.start()
     try:
-        await asyncio.sleep(0.2)  # the sender found nothing and sleeps for 30 s
+        await asyncio.wait_for(asleep.wait(), IDLE_TIMEOUT_S)
         await queue(session_factory, [say(9001, "now")])
         sender.wake()
         await emulator.wait_until(lambda: texts(emulator, 9001) == ["now"], timeout=2)
@@ -423,24 +436,30 @@ async def test_an_outcome_the_database_refuses_does_not_hold_up_the_others(
 ) -> None:
     started(emulator, *range(9101, 9111))
     await queue(session_factory, [say(u, "x") for u in range(9101, 9111)])
-    poisoned = (await outbox_rows(session_factory))[3].id
-    record = sender_module.record_outcomes
+    ids = [row.id for row in await outbox_rows(session_factory)]
+    poisoned = ids[3]
+    record = record_outcomes  # what scheduler.sender calls, here wrapped
+    recorded: set[int] = set()
+    refused = asyncio.Event()
+    settled = asyncio.Event()
 
     async def refusing(session: AsyncSession, outcomes: Sequence[Outcome], *args: Any) -> None:
         if any(outcome.id == poisoned for outcome in outcomes):
+            refused.set()
             raise IntegrityError("UPDATE outbox", {}, Exception("a bug"))
         await record(session, outcomes, *args)
+        recorded.update(outcome.id for outcome in outcomes)
+        if refused.is_set() and recorded >= set(ids) - {poisoned}:
+            settled.set()
 
     monkeypatch.setattr(sender_module, "record_outcomes", refusing)
     sender = sender_for(session_factory, bot, scaled())
     await sender.start()
     try:
-        await emulator.wait_until(
-            lambda: all(texts(emulator, u) == ["x"] for u in range(9101, 9111)), timeout=10
-        )
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(settled.wait(), IDLE_TIMEOUT_S)
     finally:
         await sender.stop()
+    assert all(texts(emulator, u) == ["x"] for u in range(9101, 9111))
     statuses = {row.id: row.status for row in await outbox_rows(session_factory)}
     assert statuses.pop(poisoned) == "sending"  # put back at the next start
     assert set(statuses.values()) == {"sent"}
