@@ -14,11 +14,13 @@ from bot.config import Config
 from models.access import scope_of
 from models.groups import bind_group
 from models.org import Member, Post
+from models.people import GroupChat
 from models.posts import bind, node_by_path, post_at
 from models.registration import get_or_create_member
 from models.system import AuditEntry
 from tests.emulator import BotMessage, EmuGroup, EmuUser, TelegramEmulator
 from tests.fixtures import BUILDING, GRID, OTHER_ZONE, UNIT, import_example_county
+from tests.response_fixtures import PEOPLE, seat_county
 
 ADMIN_ID = 900_001
 BOT_TOKEN = "123456:TEST-wuji-token-for-the-emulator"
@@ -158,6 +160,11 @@ async def press_forged(
     return query_id
 
 
+async def forged_press(emulator: TelegramEmulator, user: EmuUser, data: str) -> str:
+    """``press_forged`` on the last message the bot sent the user."""
+    return await press_forged(emulator, user, user.messages()[-1], data)
+
+
 def group_texts(emulator: TelegramEmulator, group: EmuGroup | int) -> str:
     """Everything the group was shown: texts and button labels."""
     parts: list[str] = []
@@ -165,6 +172,24 @@ def group_texts(emulator: TelegramEmulator, group: EmuGroup | int) -> str:
         parts.append(message.text or message.caption or "")
         parts += [text for row in message.buttons() for text, _ in row]
     return "\n".join(parts)
+
+
+async def open_chats(
+    emulator: TelegramEmulator, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """The example county with people seated (``tests.response_fixtures``), each of whom
+    opened the bot, and a group chat bound to the compound."""
+    await seat_county(session_factory)
+    async with session_factory() as session:
+        grid = await node_by_path(session, GRID)
+        assert grid is not None
+        session.add(GroupChat(chat_id=GROUP_ID, title="阳光小区志愿者群", node_id=grid.id))
+        await session.commit()
+    emulator.group(chat_id=GROUP_ID, title="阳光小区志愿者群")
+    for telegram_id, name in [(p[2], p[3]) for p in PEOPLE] + [(ADMIN_ID, "指挥部")]:
+        person = emulator.user(user_id=telegram_id, first_name=name, language_code="zh")
+        await person.send("/start")
+        await person.next_message()
 
 
 async def bound_compound(

@@ -12,70 +12,28 @@ from bot.config import Config
 from models.alerts import Alert
 from models.base import utcnow
 from models.org import Member, Role
-from models.people import GroupChat
 from models.posts import bind, node_by_path, post_at
 from scheduler.response_jobs import sweep_alerts_and_needs
-from tests.emulator import BotMessage, EmuUser, TelegramEmulator
-from tests.handlers.conftest import ADMIN_ID
+from tests.emulator import BotMessage, TelegramEmulator
+from tests.handlers.fixtures import ADMIN_ID, GROUP_ID, forged_press, open_chats
 from tests.response_fixtures import (
     ABOVE_UNIT,
     BUILDING,
     BUILDING_LEAD,
     ENGLISH_READERS,
-    GRID,
     GRID_OFFICER,
     OTHER_GRID_LEAD,
     OUTSIDER,
-    PEOPLE,
     UNIT_LEAD,
     UNIT_OFFICER,
     member_id,
-    seat_county,
 )
 
-GROUP_ID = -4001
 NOT_ABOVE = (UNIT_OFFICER, OUTSIDER, OTHER_GRID_LEAD)
 
 
 def label(telegram_id: int) -> str:
     return "🙋 I'll handle it" if telegram_id in ENGLISH_READERS else "🙋 我来处理"
-
-
-async def open_chats(
-    emulator: TelegramEmulator, session_factory: async_sessionmaker[AsyncSession]
-) -> None:
-    """The example county with people seated, each of whom opened the bot, and a group chat
-    bound to the compound."""
-    await seat_county(session_factory)
-    async with session_factory() as session:
-        grid = await node_by_path(session, GRID)
-        assert grid is not None
-        session.add(GroupChat(chat_id=GROUP_ID, title="阳光小区志愿者群", node_id=grid.id))
-        await session.commit()
-    emulator.group(chat_id=GROUP_ID, title="阳光小区志愿者群")
-    for telegram_id, name in [(p[2], p[3]) for p in PEOPLE] + [(ADMIN_ID, "指挥部")]:
-        person = emulator.user(user_id=telegram_id, first_name=name, language_code="zh")
-        await person.send("/start")
-        await person.next_message()
-
-
-async def forged_press(emulator: TelegramEmulator, user: EmuUser, data: str) -> str:
-    """A callback with data of the user's choosing, as a modified client sends, on the last
-    message the bot sent them."""
-    message = user.messages()[-1]
-    world = emulator.world
-    query_id = world.new_callback_query(user.id, message.chat_id, message.message_id, data)
-    world.push_update(
-        "callback_query",
-        {
-            "id": query_id,
-            "from": user.to_api(),
-            "message": world.bot_message_api(message),
-            "chat_instance": "forged",
-            "data": data,
-        },
-    )
-    return query_id
 
 
 async def raise_text_alert(emulator: TelegramEmulator, text: str) -> BotMessage:

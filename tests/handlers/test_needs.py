@@ -14,7 +14,7 @@ from models.forms import NeedRequest
 from models.needs import Need, NeedStatus, open_report_needs
 from scheduler.response_jobs import sweep_alerts_and_needs
 from tests.emulator import TelegramEmulator
-from tests.handlers.test_alerts import GROUP_ID, forged_press, open_chats
+from tests.handlers.fixtures import GROUP_ID, forged_press, open_chats
 from tests.response_fixtures import (
     GRID_LEAD,
     GRID_OFFICER,

@@ -10,7 +10,9 @@ from bot.i18n import create_i18n, t
 from handlers.rendering import ELLIPSIS, clip_html, plain_preview
 
 PIECES = st.lists(
-    st.sampled_from(["<b>", "</b>", "<i>", "</i>", "&amp;", "&lt;", "&gt;", "网格", "a", " ", "\n"]),
+    st.sampled_from(
+        ["<b>", "</b>", "<i>", "</i>", "&amp;", "&lt;", "&gt;", "网格", "a", " ", "\n"]
+    ),
     max_size=400,
 )
 

@@ -23,7 +23,7 @@ from models.roster import RosterSource, import_roster
 from models.rounds import HouseholdReport, ReportHow, ReportRound, current_round, open_round
 from models.system import AuditEntry
 from tests.emulator import BotMessage, EmuUser, TelegramEmulator
-from tests.handlers.conftest import polling_bot
+from tests.handlers.fixtures import polling_bot
 
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
 UNIT = "县卫健局片区/阳光小区/1号楼/1单元"
