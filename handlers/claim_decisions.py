@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Config
 from bot.i18n import t
 from handlers.actions import ClaimDecision, ClaimWithdraw
+from handlers.filters import private_buttons
 from handlers.rendering import describe_post
 from models.access import scope_of
 from models.claims import (
@@ -91,6 +92,8 @@ async def claim_withdrawn(
 def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
-    router.callback_query.register(claim_decided, ClaimDecision.filter())
-    router.callback_query.register(claim_withdrawn, ClaimWithdraw.filter())
+    # A volunteer's name and phone, and one's own claim: private chat only.
+    private = private_buttons(router, ClaimDecision, ClaimWithdraw)
+    private.callback_query.register(claim_decided, ClaimDecision.filter())
+    private.callback_query.register(claim_withdrawn, ClaimWithdraw.filter())
     return router

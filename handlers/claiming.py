@@ -26,6 +26,7 @@ from bot.config import Config
 from bot.i18n import locale_for_language_code, t
 from handlers.actions import ClaimWithdraw
 from handlers.contact import confirm_keyboard, contact_keyboard, is_own_contact
+from handlers.filters import private_buttons
 from handlers.rendering import describe_post
 from handlers.vacancies import VacancyPick
 from models.claims import (
@@ -198,6 +199,8 @@ def setup() -> Router:
     router.message.register(
         start_claim, IN_PRIVATE, CommandStart(deep_link=True, magic=F.args.regexp(CLAIM_PAYLOAD))
     )
+    # The conversation's own buttons, in the volunteer's private chat only.
+    private = private_buttons(router, ClaimStep)
     router.message.register(claim_contact_shared, Claiming.waiting_for_contact, F.contact)
     router.message.register(
         claim_contact_expected, Claiming.waiting_for_contact, ~F.text.startswith("/")
@@ -205,8 +208,8 @@ def setup() -> Router:
     router.message.register(
         claim_confirmation_expected, Claiming.waiting_for_confirmation, ~F.text.startswith("/")
     )
-    router.callback_query.register(
+    private.callback_query.register(
         claim_confirmed, Claiming.waiting_for_confirmation, ClaimStep.filter()
     )
-    router.callback_query.register(claim_button_out_of_conversation, ClaimStep.filter())
+    private.callback_query.register(claim_button_out_of_conversation, ClaimStep.filter())
     return router

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Config
 from bot.i18n import Raw, t
 from handlers.directory import caller_scope
+from handlers.filters import private_buttons
 from models.access import Scope, scope_of
 from models.base import utcnow
 from models.notices import (
@@ -348,12 +349,16 @@ def setup() -> Router:
     router.message.register(text_content, Composing.content, F.text, ~F.text.startswith("/"))
     router.message.register(forwarded_content, Composing.content, ~F.text)
     router.message.register(scope_typed, Composing.scope, F.text, ~F.text.startswith("/"))
-    router.callback_query.register(scope_pressed, Composing.scope, ScopeChoice.filter())
-    router.callback_query.register(level_toggled, Composing.levels, LevelToggle.filter())
-    router.callback_query.register(ack_chosen, Composing.ack, AckChoice.filter())
-    router.callback_query.register(when_chosen, Composing.when, WhenChoice.filter())
     router.message.register(time_typed, Composing.time, F.text, ~F.text.startswith("/"))
-    router.callback_query.register(confirmed, Composing.confirm, ConfirmChoice.filter())
+    # The author's scope and draft: private chat only.
+    private = private_buttons(
+        router, ScopeChoice, LevelToggle, AckChoice, WhenChoice, ConfirmChoice
+    )
+    private.callback_query.register(scope_pressed, Composing.scope, ScopeChoice.filter())
+    private.callback_query.register(level_toggled, Composing.levels, LevelToggle.filter())
+    private.callback_query.register(ack_chosen, Composing.ack, AckChoice.filter())
+    private.callback_query.register(when_chosen, Composing.when, WhenChoice.filter())
+    private.callback_query.register(confirmed, Composing.confirm, ConfirmChoice.filter())
     router.message.register(buttons_expected, Composing.confirm, ~F.text.startswith("/"))
     router.message.register(buttons_expected, Composing.when, ~F.text.startswith("/"))
     router.message.register(buttons_expected, Composing.ack, ~F.text.startswith("/"))

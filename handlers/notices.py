@@ -9,6 +9,7 @@ from bot.config import Config
 from bot.i18n import t
 from handlers.actions import NoticeAck
 from handlers.directory import caller_scope
+from handlers.filters import private_buttons
 from handlers.rendering import clip_html, plain_preview
 from models.base import as_utc
 from models.notice_rollups import missing, reading_roots, recent_notices_for, rollup, totals
@@ -18,7 +19,6 @@ from models.org import Level
 # --- acknowledgement --------------------------------------------------------------------
 
 
-# Not limited to private chats: the router's message filter does not apply to buttons.
 async def acknowledged(
     callback: CallbackQuery, callback_data: NoticeAck, session: AsyncSession
 ) -> None:
@@ -108,7 +108,9 @@ def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
-    router.callback_query.register(acknowledged, NoticeAck.filter())
+    # Notices reach groups without buttons: this one is a member's own, in private chat.
+    private = private_buttons(router, NoticeAck)
+    private.callback_query.register(acknowledged, NoticeAck.filter())
     router.message.register(list_notices, Command("notices"))
     router.message.register(
         show_notice, Command("notice"), F.text.regexp(r"^/notice(@\w+)?\s+\d+\s*$")

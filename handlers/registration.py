@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Config
 from bot.i18n import locale_for_language_code, t
 from handlers.contact import confirm_keyboard, contact_keyboard, is_own_contact
+from handlers.filters import private_buttons
 from handlers.rendering import describe_post, post_button_text
 from models.invites import InviteStatus, check_invite, lookup_invite
 from models.org import Member
@@ -215,14 +216,16 @@ def setup() -> Router:
     router.message.register(
         confirmation_expected, Registration.waiting_for_confirmation, ~F.text.startswith("/")
     )
-    router.callback_query.register(
-        registration_decided, Registration.waiting_for_confirmation, RegistrationStep.filter()
-    )
-    router.callback_query.register(
-        registration_button_out_of_conversation, RegistrationStep.filter()
-    )
     router.message.register(my_posts, Command("me"))
     router.message.register(choose_post_to_leave, Command("leave"))
-    router.callback_query.register(confirm_leaving, LeaveStep.filter(F.confirm.is_(False)))
-    router.callback_query.register(leave, LeaveStep.filter(F.confirm.is_(True)))
+    # The member's own registration and posts: private chat only.
+    private = private_buttons(router, RegistrationStep, LeaveStep)
+    private.callback_query.register(
+        registration_decided, Registration.waiting_for_confirmation, RegistrationStep.filter()
+    )
+    private.callback_query.register(
+        registration_button_out_of_conversation, RegistrationStep.filter()
+    )
+    private.callback_query.register(confirm_leaving, LeaveStep.filter(F.confirm.is_(False)))
+    private.callback_query.register(leave, LeaveStep.filter(F.confirm.is_(True)))
     return router

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import t
+from handlers.filters import private_buttons
 from handlers.rendering import describe_post, post_title
 from models.access import Scope, scope_of
 from models.claims import (
@@ -186,5 +187,7 @@ def setup() -> Router:
     router.message.register(group_vacancies, IN_GROUP, Command("vacancies"))
     router.callback_query.register(group_page_turned, GroupVacancyPage.filter())
     router.message.register(scope_vacancies, IN_PRIVATE, Command("vacancies"))
-    router.callback_query.register(scope_page_turned, ScopeVacancyPage.filter())
+    # A lead's own scope, never in a group.
+    private = private_buttons(router, ScopeVacancyPage)
+    private.callback_query.register(scope_page_turned, ScopeVacancyPage.filter())
     return router
