@@ -1,5 +1,5 @@
-"""/help, /me, /lang, /cancel, the fallbacks and a stale button, fed straight to the
-dispatcher."""
+"""/start, /help, /me, /lang, /cancel, the fallbacks and a stale button, fed straight to
+the dispatcher."""
 
 from typing import Any, cast
 
@@ -51,6 +51,15 @@ async def test_help_for_a_newcomer_and_for_an_admin(
     assert english.text == text_of(i18n, "help.text", "en")
     admin = await reply_to(dispatcher, bot, a_user(ADMIN_ID, "指挥部"), "/help")
     assert admin.text == text_of(i18n, "help.text") + "\n\n" + text_of(i18n, "help.admin")
+
+
+async def test_start_welcomes_and_an_unknown_invite_is_explained(
+    dispatcher: Dispatcher, bot: Bot, i18n: I18n
+) -> None:
+    welcome = await reply_to(dispatcher, bot, CHINESE, "/start")
+    assert welcome.text == text_of(i18n, "start.welcome")
+    unknown = await reply_to(dispatcher, bot, CHINESE, "/start NoSuchToken123")
+    assert unknown.text == text_of(i18n, "invite.unknown")
 
 
 async def test_me_without_a_post(dispatcher: Dispatcher, bot: Bot, i18n: I18n) -> None:
