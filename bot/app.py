@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -31,6 +31,7 @@ from bot.fsm_storage import SqlStorage
 from bot.i18n import MemberI18nMiddleware, create_i18n
 from bot.middlewares import DbSessionMiddleware, MemberMiddleware
 from bot.retry import RetryAfterMiddleware
+from bot.worker_lock import WorkerLock
 from handlers import build_root_router
 from handlers.outbound import TelegramRenderer
 from models.db import create_engine, create_session_factory
@@ -153,6 +154,11 @@ class Application:
     i18n: I18n
     clock: Clock
     sender: OutboxSender
+    worker_lock: WorkerLock = field(init=False)
+    _work: asyncio.Task[None] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.worker_lock = WorkerLock(self.engine)
 
     @classmethod
     def build(cls, config: Config) -> "Application":
@@ -170,15 +176,43 @@ class Application:
         await upgrade(self.engine)
         await publish_commands(self.bot, self.config, self.i18n)
 
+    @property
+    def handles_updates(self) -> bool:
+        return self.config.role in ("all", "web")
+
+    @property
+    def runs_workers(self) -> bool:
+        return self.config.role in ("all", "worker")
+
     async def start_workers(self) -> None:
-        """The clock and the outbox sender: exactly one process of a deployment runs them."""
-        await self.sender.start()
-        self.clock.start()
+        """The clock and the outbox sender, when this process's role has them: in the
+        background, since on PostgreSQL a worker may first wait for the worker lock."""
+        if self.runs_workers and self._work is None:
+            self._work = asyncio.create_task(self._lead_then_work(), name="worker")
+
+    async def _lead_then_work(self) -> None:
+        while True:
+            await self.worker_lock.acquire()
+            await self.sender.start()
+            self.clock.start()
+            await self.worker_lock.watch(self._stop_workers)
+            if not self.worker_lock.needed:
+                return
+            # The lock was lost: wait to become the worker again.
+
+    async def _stop_workers(self) -> None:
+        self.clock.shutdown()
+        await self.sender.stop()
 
     async def close(self) -> None:
         await self.finish_updates_in_flight()
-        self.clock.shutdown()
-        await self.sender.stop()
+        if self._work is not None:
+            self._work.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._work
+            self._work = None
+        await self._stop_workers()
+        await self.worker_lock.release()
         await self.dispatcher.storage.close()
         await self.dispatcher.fsm.events_isolation.close()
         await self.bot.session.close()
@@ -193,6 +227,12 @@ class Application:
         tasks = list(getattr(self.dispatcher, "_handle_update_tasks", ()))
         if tasks:
             await asyncio.wait(tasks, timeout=grace_s)
+
+    async def run_worker(self) -> None:
+        """A worker: the clock and the sender, and no updates, until SIGTERM or SIGINT."""
+        await self.start_workers()
+        logger.info("worker started; waiting for the worker lock where there is one")
+        await wait_for_stop_signal()
 
     async def run_polling(self) -> None:
         await self.bot.delete_webhook(drop_pending_updates=False)
@@ -263,7 +303,9 @@ async def run(config: Config) -> None:
     application = Application.build(config)
     try:
         await application.prepare()
-        if config.telegram.mode == "webhook":
+        if not application.handles_updates:
+            await application.run_worker()
+        elif config.telegram.mode == "webhook":
             await application.run_webhook()
         else:
             await application.run_polling()

@@ -197,6 +197,10 @@ class ClaimsConfig(Section):
 
 
 class Config(Section):
+    # What this process does: "all" (updates, the clock and the sender: one process),
+    # "web" (updates only: a webhook replica), or "worker" (the clock and the sender only;
+    # on PostgreSQL exactly one worker runs at a time, the others wait to take over).
+    role: Literal["all", "web", "worker"] = "all"
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     webhook: WebhookConfig = Field(default_factory=WebhookConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -221,6 +225,7 @@ ENV_OVERRIDES = {
     "BOT_TOKEN": ("telegram", "token"),
     "TELEGRAM_API_SERVER": ("telegram", "api_server"),
     "DATABASE_URL": ("database", "url"),
+    "WUJI_ROLE": ("", "role"),
 }
 
 
@@ -239,7 +244,9 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
     for variable, (section, key) in ENV_OVERRIDES.items():
-        if environ.get(variable):
+        if environ.get(variable) and not section:  # a top-level key
+            raw[key] = environ[variable]
+        elif environ.get(variable):
             section_values = raw.setdefault(section, {})
             if isinstance(section_values, dict):
                 section_values[key] = environ[variable]
