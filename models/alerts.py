@@ -33,11 +33,12 @@ from models.access import scope_of
 from models.audit import record
 from models.base import Base, utcnow
 from models.chain import ancestors_above, holders_at, private_addresses
-from models.forms import AlertMatch
+from models.forms import LABEL_LOCALES, AlertMatch, Form, form_from_stored
 from models.messages import Action, ActionKind, AlertBody, Text
 from models.org import Member, Node, Post
 from models.outbox.table import OutgoingMessage, enqueue
 from models.posts import Recipient
+from models.rounds import HouseholdReport, ReportForm, ReportRound
 
 # Alerts go ahead of everything else in the outbox, county-wide notices included.
 ALERT_PRIORITY = 10
@@ -208,6 +209,7 @@ async def raise_report_alerts(
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     recipients = await holders_at(session, ancestors_above(unit), besides=reporter_member_id)
     reporter = await session.get(Member, reporter_member_id) if reporter_member_id else None
+    form = await _form_of_report(session, report_id)
     raised: list[int] = []
     for match in by_field.values():
         alert_id = await session.scalar(
@@ -223,6 +225,7 @@ async def raise_report_alerts(
                 rule_value=_json_safe(match.value),
                 severity=match.severity[:16],
                 answer=_json_safe(match.answer),
+                labels=_labels_of(form, match) if form else None,
                 created_at=utcnow(),
             )
             .on_conflict_do_nothing(index_elements=["report_id", "rule_field"])
@@ -242,6 +245,35 @@ async def raise_report_alerts(
         )
         raised.append(alert_id)
     return raised
+
+
+async def _form_of_report(session: AsyncSession, report_id: int) -> Form | None:
+    """The form the report was given under, to word its field and answer for the leads."""
+    definition = await session.scalar(
+        select(ReportForm.definition)
+        .join(ReportRound, ReportRound.form_version == ReportForm.version)
+        .join(HouseholdReport, HouseholdReport.round_id == ReportRound.id)
+        .where(HouseholdReport.id == report_id)
+    )
+    return form_from_stored(definition) if definition is not None else None
+
+
+def _labels_of(form: Form, match: AlertMatch) -> dict[str, list[str]] | None:
+    """{locale: [the field's label, the answer's]}, the choices by their labels."""
+    field = form.field(match.field)
+    if field is None:
+        return None
+
+    def answer_in(locale: str, answer: object) -> str:
+        if isinstance(answer, list):
+            separator = "、" if locale == "zh_Hans" else ", "
+            return separator.join(answer_in(locale, item) for item in answer)
+        choice = field.choice(answer) if isinstance(answer, str) else None
+        return choice.label(locale) if choice else str(answer)
+
+    return {
+        locale: [field.label(locale), answer_in(locale, match.answer)] for locale in LABEL_LOCALES
+    }
 
 
 def _json_safe(value: object) -> Any:

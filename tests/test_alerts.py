@@ -1,12 +1,16 @@
 """Alerts in the domain: who is told, once; the first acknowledgement; the climb to the
 command centre after the set time, once."""
 
-from datetime import timedelta
+from datetime import date, time, timedelta
+from pathlib import Path
 
 import pytest
+from aiogram.methods import SendMessage
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.i18n import create_i18n
+from handlers.outbound import TelegramRenderer
 from models.alert_views import open_alert_count
 from models.alerts import (
     ALERT_PRIORITY,
@@ -20,11 +24,13 @@ from models.alerts import (
     raise_report_alerts,
 )
 from models.base import utcnow
-from models.forms import AlertMatch
+from models.forms import AlertMatch, load_form
 from models.messages import ActionKind, AlertBody, decode
 from models.org import Post
+from models.outbox.delivery import claim_due
 from models.outbox.table import OutboxMessage
 from models.people import GroupChat
+from models.rounds import HouseholdReport, RoundSchedule, open_round
 from tests.response_fixtures import (
     ABOVE_UNIT,
     ADMIN,
@@ -48,6 +54,7 @@ from tests.response_fixtures import (
 )
 
 COMMAND_CENTRE = [ADMIN]
+DEFAULT_FORM = Path(__file__).resolve().parent.parent / "bot" / "forms" / "household.toml"
 FEVER = AlertMatch("symptoms", ">", 0, "high", 2)
 POSITIVE = AlertMatch("test_status", "==", "positive", "critical", "positive")
 
@@ -230,3 +237,43 @@ async def test_where_every_post_above_is_vacant_the_command_centre_hears_at_once
     alert_id = await unit_lead_alert(session)
     rows = await queued(session, f"alert:{alert_id}")
     assert [(row.chat_id, key_of(row)) for row in rows] == [(ADMIN, "alert.escalated")]
+
+
+async def test_a_report_alert_words_field_and_answer_in_each_readers_language(
+    county: None, session: AsyncSession
+) -> None:
+    form = load_form(DEFAULT_FORM)
+    schedule = RoundSchedule(time(7), time(10), time(7), "Asia/Shanghai")
+    report_round = await open_round(session, schedule, form, date(2026, 12, 3))
+    home = await household(session, UNIT, "202")
+    report_id = await session.scalar(
+        select(HouseholdReport.id).where(
+            HouseholdReport.round_id == report_round.id, HouseholdReport.household_id == home
+        )
+    )
+    assert report_id is not None
+    matches = form.alert_matches({"symptoms": 2, "test_status": "positive"})
+    ids = await raise_report_alerts(
+        session,
+        report_id=report_id,
+        household_id=home,
+        unit_node_id=await node_id(session, UNIT),
+        reporter_member_id=await member_id(session, UNIT_LEAD),
+        matches=matches,
+        command_centre=COMMAND_CENTRE,
+    )
+    await session.commit()
+    assert len(ids) == 2
+    renderer = TelegramRenderer(create_i18n("zh_Hans"))
+    texts: dict[int, list[str]] = {}
+    for claimed in await claim_due(session, 100):
+        method = renderer.render(claimed)
+        assert isinstance(method, SendMessage)
+        texts.setdefault(claimed.chat_id, []).append(method.text)
+    assert set(texts) == ABOVE_UNIT
+    chinese = "\n".join(texts[BUILDING_LEAD])
+    assert "检测情况：<b>阳性</b>" in chinese and "（紧急）" in chinese
+    assert "发热或有症状人数：<b>2</b>" in chinese and "202 户" in chinese and "马秀兰" in chinese
+    english = "\n".join(texts[GRID_OFFICER])
+    assert "Test status: <b>Positive</b>" in english and "(critical)" in english
+    assert f"{UNIT}  room 202" in english
