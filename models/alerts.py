@@ -33,15 +33,16 @@ from models.access import scope_of
 from models.audit import record
 from models.base import Base, utcnow
 from models.chain import ancestors_above, holders_at, private_addresses
-from models.forms import LABEL_LOCALES, AlertMatch, Form, form_from_stored
+from models.forms import AlertMatch, Form, form_from_stored
 from models.messages import Action, ActionKind, AlertBody, Text
 from models.org import Member, Node, Post
-from models.outbox.table import OutgoingMessage, enqueue
+from models.outbox.table import URGENT_PRIORITY, OutgoingMessage, enqueue
 from models.posts import Recipient
 from models.rounds import HouseholdReport, ReportForm, ReportRound
 
-# Alerts go ahead of everything else in the outbox, county-wide notices included.
-ALERT_PRIORITY = 10
+# Alerts go ahead of everything else in the outbox, county-wide notices included, and
+# leave it in quiet hours too.
+ALERT_PRIORITY = URGENT_PRIORITY
 TEXT_LENGTH = 4000
 NAME_LENGTH = 200
 
@@ -225,7 +226,7 @@ async def raise_report_alerts(
                 rule_value=_json_safe(match.value),
                 severity=match.severity[:16],
                 answer=_json_safe(match.answer),
-                labels=_labels_of(form, match) if form else None,
+                labels=(form.answer_labels(match.field, match.answer) or None) if form else None,
                 created_at=utcnow(),
             )
             .on_conflict_do_nothing(index_elements=["report_id", "rule_field"])
@@ -256,24 +257,6 @@ async def _form_of_report(session: AsyncSession, report_id: int) -> Form | None:
         .where(HouseholdReport.id == report_id)
     )
     return form_from_stored(definition) if definition is not None else None
-
-
-def _labels_of(form: Form, match: AlertMatch) -> dict[str, list[str]] | None:
-    """{locale: [the field's label, the answer's]}, the choices by their labels."""
-    field = form.field(match.field)
-    if field is None:
-        return None
-
-    def answer_in(locale: str, answer: object) -> str:
-        if isinstance(answer, list):
-            separator = "、" if locale == "zh_Hans" else ", "
-            return separator.join(answer_in(locale, item) for item in answer)
-        choice = field.choice(answer) if isinstance(answer, str) else None
-        return choice.label(locale) if choice else str(answer)
-
-    return {
-        locale: [field.label(locale), answer_in(locale, match.answer)] for locale in LABEL_LOCALES
-    }
 
 
 def _json_safe(value: object) -> Any:
