@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.commands import publish_commands
 from bot.config import Config, ConfigError
+from bot.console import ConsoleDeps, setup_console
 from bot.forms import load_report_form
 from bot.fsm_storage import SqlStorage
 from bot.i18n import MemberI18nMiddleware, create_i18n
@@ -237,12 +238,30 @@ class Application:
     async def run_polling(self) -> None:
         await self.bot.delete_webhook(drop_pending_updates=False)
         await self.start_workers()
-        await self.dispatcher.start_polling(
-            self.bot,
-            handle_signals=True,
-            close_bot_session=False,
-            tasks_concurrency_limit=MAX_CONCURRENT_UPDATES,
-        )
+        # Polling needs no web server, but the console does: a small one of its own.
+        runner = web.AppRunner(self.console_app()) if self.config.console.enabled else None
+        if runner is not None:
+            await runner.setup()
+            console = self.config.console
+            await web.TCPSite(runner, console.host, console.port).start()
+            logger.info("console listening on %s:%s/console/", console.host, console.port)
+        try:
+            await self.dispatcher.start_polling(
+                self.bot,
+                handle_signals=True,
+                close_bot_session=False,
+                tasks_concurrency_limit=MAX_CONCURRENT_UPDATES,
+            )
+        finally:
+            if runner is not None:
+                await runner.cleanup()
+
+    def console_app(self) -> web.Application:
+        """The web console and /health, without the webhook (polling mode)."""
+        app = web.Application()
+        app.router.add_get("/health", self.health)
+        setup_console(app, ConsoleDeps(self.config, self.session_factory, self.i18n))
+        return app
 
     async def run_webhook(self) -> None:
         webhook = self.config.webhook
@@ -271,6 +290,8 @@ class Application:
             self.dispatcher, self.bot, secret_token=secret, handle_in_background=False
         ).register(app, path=self.config.webhook.path)
         app.router.add_get("/health", self.health)
+        if self.config.console.enabled:
+            setup_console(app, ConsoleDeps(self.config, self.session_factory, self.i18n))
         return app
 
     async def health(self, _request: web.Request) -> web.Response:

@@ -1,0 +1,440 @@
+"""The console's routes: login by the bot's one-time link, pages per node, the live stream
+and the export. Every request re-reads the session and the member's scope, so a new
+``/console`` or a lost post ends access at once; a node outside the scope is 403 with no
+data in the body."""
+
+import asyncio
+import csv
+import io
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp_jinja2
+import jinja2
+from aiogram.utils.i18n import I18n
+from aiohttp import web
+from markupsafe import Markup
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Config
+from bot.console.live import VersionWatcher
+from bot.console.pages import TREND_HEIGHT, TREND_WIDTH, PanelCache, build_panels
+from models import console
+from models.access import Scope, scope_of
+from models.audit import record
+from models.console_auth import end_session, open_link, session_member
+from models.org import Member, Node
+from models.rounds import form_of
+from models.spreadsheets import csv_safe, xlsx_bytes
+
+HERE = Path(__file__).parent
+COOKIE = "wuji_console"
+# Seconds between keep-alive comments (and access checks) on a quiet stream.
+KEEP_ALIVE_S = 15.0
+
+
+@dataclass
+class ConsoleDeps:
+    config: Config
+    session_factory: async_sessionmaker[AsyncSession]
+    i18n: I18n
+    cache: PanelCache = field(default_factory=PanelCache)
+    watcher: VersionWatcher = field(init=False)
+    _fragments: "OrderedDict[tuple[object, ...], str]" = field(default_factory=OrderedDict)
+
+    def __post_init__(self) -> None:
+        self.watcher = VersionWatcher(self.session_factory, self.config.console.poll_every_s)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.config.reports.timezone or self.config.i18n.timezone)
+
+
+DEPS = web.AppKey("console_deps", ConsoleDeps)
+JINJA = web.AppKey("console_jinja", jinja2.Environment)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    member: Member
+    scope: Scope
+    locale: str
+
+
+def setup_console(app: web.Application, deps: ConsoleDeps) -> None:
+    app[DEPS] = deps
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        app_key=JINJA,
+    )
+    app.router.add_get("/console/login", login_page)
+    app.router.add_post("/console/login", login)
+    app.router.add_post("/console/logout", logout)
+    app.router.add_get("/console/", home)
+    app.router.add_get("/console", home)
+    app.router.add_get("/console/node/{target}", page)
+    app.router.add_get("/console/stream/{target}", stream)
+    app.router.add_get("/console/export/{target}.{fmt:xlsx|csv}", export)
+    app.router.add_static("/console/static/", HERE / "static")
+
+    async def watch(_app: web.Application) -> Any:
+        await deps.watcher.start()
+        yield
+        await deps.watcher.stop()
+
+    app.cleanup_ctx.append(watch)
+
+
+# --- rendering helpers ----------------------------------------------------------------
+
+
+def _tr(deps: ConsoleDeps, locale: str) -> Any:
+    def tr(key: str, **params: object) -> str:
+        text = deps.i18n.gettext(key, locale=locale)
+        return text.format(**params) if params else text
+
+    return tr
+
+
+def _render(
+    request: web.Request, template: str, locale: str, status: int = 200, **context: Any
+) -> web.Response:
+    deps = request.app[DEPS]
+    response = aiohttp_jinja2.render_template(
+        template,
+        request,
+        {"tr": _tr(deps, locale), "locale": locale, **context},
+        app_key=JINJA,
+        status=status,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _locale(deps: ConsoleDeps, member: Member | None) -> str:
+    if member is not None and member.locale in ("zh_Hans", "en"):
+        return str(member.locale)
+    return deps.config.i18n.default_locale
+
+
+# --- login ----------------------------------------------------------------------------
+
+
+async def login_page(request: web.Request) -> web.Response:
+    """The link from the bot lands here; spending it takes a POST, so a link preview or a
+    prefetching scanner that only GETs cannot use it up."""
+    deps = request.app[DEPS]
+    return _render(
+        request,
+        "login.html",
+        deps.config.i18n.default_locale,
+        token=request.query.get("token", "")[:200],
+    )
+
+
+async def login(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    form = await request.post()
+    token = str(form.get("token", ""))[:200]
+    lifetime = timedelta(hours=deps.config.console.session_hours)
+    async with deps.session_factory() as session:
+        opened = await open_link(session, token, lifetime) if token else None
+    if opened is None:
+        return _render(request, "failed.html", deps.config.i18n.default_locale, status=403)
+    response = web.HTTPSeeOther("/console/")
+    response.set_cookie(
+        COOKIE,
+        opened.session_token,
+        max_age=int(lifetime.total_seconds()),
+        path="/console",
+        httponly=True,
+        secure=deps.config.console.base_url.startswith("https://"),
+        samesite="Strict",
+    )
+    raise response
+
+
+async def logout(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    token = request.cookies.get(COOKIE)
+    if token:
+        async with deps.session_factory() as session:
+            await end_session(session, token)
+    response = web.HTTPSeeOther("/console/")
+    response.del_cookie(COOKIE, path="/console")
+    raise response
+
+
+async def viewer_of(request: web.Request, session: AsyncSession) -> Viewer | None:
+    """The member behind the session cookie, while the session lives and the member still
+    holds a post (or is of the command centre)."""
+    deps = request.app[DEPS]
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return None
+    member = await session_member(session, token)
+    if member is None:
+        return None
+    scope = await scope_of(session, member.telegram_id, deps.config.admins.telegram_ids)
+    if scope.is_empty:
+        return None
+    return Viewer(member, scope, _locale(deps, member))
+
+
+def _ended(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    return _render(request, "ended.html", deps.config.i18n.default_locale, status=401)
+
+
+def _forbidden(request: web.Request, viewer: Viewer) -> web.Response:
+    # No data: the body says only that the node is not the viewer's.
+    return _render(request, "forbidden.html", viewer.locale, status=403)
+
+
+async def _target(session: AsyncSession, viewer: Viewer, target: str) -> tuple[bool, Node | None]:
+    """(allowed, node) for a path segment: "county" (admins only) or a node id."""
+    if target == "county":
+        return viewer.scope.is_admin, None
+    if not target.isdigit() or not 0 < int(target) < 2**31:
+        return False, None
+    node = await session.get(Node, int(target))
+    if node is None or not viewer.scope.sees(node):
+        return False, None
+    return True, node
+
+
+# --- pages ----------------------------------------------------------------------------
+
+
+async def home(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    async with deps.session_factory() as session:
+        viewer = await viewer_of(request, session)
+        if viewer is None:
+            return _ended(request)
+        if viewer.scope.is_admin:
+            raise web.HTTPSeeOther("/console/node/county")
+        roots = sorted(viewer.scope.roots)
+        if len(roots) == 1:
+            raise web.HTTPSeeOther(f"/console/node/{roots[0][0]}")
+        nodes = await console.nodes_by_id(session, [node_id for node_id, _ in roots])
+        return _render(request, "roots.html", viewer.locale, nodes=nodes)
+
+
+async def fragment(
+    request: web.Request, session: AsyncSession, node: Node | None, locale: str
+) -> str:
+    """The panels' HTML for the node in ``locale`` at the current data generation, rendered
+    once and shared by every viewer of it."""
+    deps = request.app[DEPS]
+    key = (node.id if node else None, locale, deps.watcher.generation)
+    found = deps._fragments.get(key)
+    if found is not None:
+        return found
+    # A unit's answers go to whoever may open it: its scope is what chat's /report and
+    # export show them to (models.access); the route checked it.
+    panels = await build_panels(session, deps.config, node, locale, True, deps.cache)
+    env = request.app[JINJA]
+    zone = deps.zone
+
+    def local(moment: datetime | None, fmt: str = "%H:%M") -> str:
+        return moment.astimezone(zone).strftime(fmt) if moment else ""
+
+    html = env.get_template("panels.html").render(
+        tr=_tr(deps, locale),
+        locale=locale,
+        p=panels,
+        node=node,
+        local=local,
+        buckets=[name for name, _ in console.AGE_BUCKETS],
+        width=TREND_WIDTH,
+        height=TREND_HEIGHT,
+        pct=_pct,
+    )
+    deps._fragments[key] = html
+    while len(deps._fragments) > 256:
+        deps._fragments.popitem(last=False)
+    return html
+
+
+def _pct(share: float | None) -> str:
+    return "–" if share is None else f"{share * 100:.0f}%"
+
+
+async def page(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    target = request.match_info["target"]
+    async with deps.session_factory() as session:
+        viewer = await viewer_of(request, session)
+        if viewer is None:
+            return _ended(request)
+        allowed, node = await _target(session, viewer, target)
+        if not allowed:
+            return _forbidden(request, viewer)
+        await deps.watcher.look()
+        html = await fragment(request, session, node, viewer.locale)
+        crumbs = await console.breadcrumbs(session, node)
+        record(
+            session,
+            "console.viewed",
+            viewer.member.telegram_id,
+            node_id=node.id if node else None,
+            households=node is not None and console.child_level(node) is None,
+        )
+        await session.commit()
+    up: str | None = None
+    if node is not None:
+        parent = crumbs[-2] if len(crumbs) > 1 else None
+        if parent is not None and viewer.scope.sees(parent):
+            up = f"/console/node/{parent.id}"
+        elif parent is None and viewer.scope.is_admin:
+            up = "/console/node/county"
+    return _render(
+        request,
+        "page.html",
+        viewer.locale,
+        fragment=Markup(html),
+        node=node,
+        target=target,
+        crumbs=[(crumb, viewer.scope.sees(crumb)) for crumb in crumbs],
+        is_admin=viewer.scope.is_admin,
+        up=up,
+        generation=deps.watcher.generation,
+        viewer=viewer.member.name,
+    )
+
+
+# --- live -----------------------------------------------------------------------------
+
+
+def _event(name: str, data: str, event_id: int | None = None) -> bytes:
+    lines = [f"event: {name}"]
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    lines += [f"data: {line}" for line in data.splitlines() or [""]]
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    deps = request.app[DEPS]
+    target = request.match_info["target"]
+    async with deps.session_factory() as session:
+        viewer = await viewer_of(request, session)
+        if viewer is None:
+            return _ended(request)
+        allowed, node = await _target(session, viewer, target)
+        if not allowed:
+            return _forbidden(request, viewer)
+    last = request.headers.get("Last-Event-ID") or request.query.get("g", "")
+    generation = int(last) if last.isdigit() else -1
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    deps.watcher.viewers += 1
+    try:
+        while True:
+            current = await deps.watcher.wait_past(generation, KEEP_ALIVE_S)
+            async with deps.session_factory() as session:
+                viewer = await viewer_of(request, session)
+                still, node = await _target(session, viewer, target) if viewer else (False, None)
+                if viewer is None or not still:
+                    await response.write(_event("ended", "ended"))
+                    break
+                if current == generation:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                html = await fragment(request, session, node, viewer.locale)
+            generation = current
+            await response.write(_event("panels", html, generation))
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        deps.watcher.viewers -= 1
+    return response
+
+
+# --- export ---------------------------------------------------------------------------
+
+
+async def export(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    target, fmt = request.match_info["target"], request.match_info["fmt"]
+    async with deps.session_factory() as session:
+        viewer = await viewer_of(request, session)
+        if viewer is None:
+            return _ended(request)
+        allowed, node = await _target(session, viewer, target)
+        if not allowed:
+            return _forbidden(request, viewer)
+        report_round = await console.latest_round(session)
+        tr = _tr(deps, viewer.locale)
+        lines: list[console.ReportLine] = []
+        if report_round is not None:
+            form = await form_of(session, report_round)
+            lines = await console.report_lines(session, report_round, node, form, viewer.locale)
+        record(
+            session,
+            "console.exported",
+            viewer.member.telegram_id,
+            node_id=node.id if node else None,
+            round_id=report_round.id if report_round else None,
+            format=fmt,
+            rows=len(lines),
+        )
+        await session.commit()
+    header = [
+        tr("console.web.export.path"),
+        tr("console.web.room"),
+        tr("console.web.status"),
+        tr("console.web.export.reported_at"),
+        tr("console.web.alert"),
+        tr("console.web.answers"),
+    ]
+    rows = [
+        [
+            line.path,
+            line.room,
+            tr(f"console.web.status.{line.status}"),
+            line.reported_at.astimezone(deps.zone).strftime("%Y-%m-%d %H:%M:%S")
+            if line.reported_at
+            else "",
+            "1" if line.alert else "",
+            line.answers,
+        ]
+        for line in lines
+    ]
+    day = report_round.date.isoformat() if report_round else "none"
+    name = f"wuji-{day}-{target}.{fmt}"
+    if fmt == "xlsx":
+        body = await asyncio.to_thread(xlsx_bytes, header, rows, day)
+        content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    else:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(header)
+        writer.writerows([[csv_safe(cell) for cell in row] for row in rows])
+        # A BOM so that Excel opens the UTF-8 file with its Chinese intact.
+        body = ("\ufeff" + buffer.getvalue()).encode()
+        content_type = "text/csv; charset=utf-8"
+    return web.Response(
+        body=body,
+        content_type=content_type.split(";")[0],
+        charset="utf-8" if fmt == "csv" else None,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
