@@ -196,6 +196,31 @@ class ClaimsConfig(Section):
     expire_after_hours: int = Field(default=72, ge=1, le=24 * 90)
 
 
+class ConsoleConfig(Section):
+    """The command centre's web console, served by the bot's own web app."""
+
+    enabled: bool = False
+    # Where browsers reach the bot's web app, e.g. https://wuji.example.org; links from
+    # /console point there, and an https address makes the session cookie Secure.
+    base_url: str = "http://127.0.0.1:8080"
+    # In polling mode the console gets a small web server of its own on this address.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    link_minutes: float = Field(default=5.0, gt=0, le=60)
+    # A member with nothing in the audit log for this many days shows as silent.
+    silent_days: int = Field(default=3, ge=1, le=365)
+    # Seconds between looks at the database for changes to push to open pages.
+    poll_every_s: float = Field(default=2.0, ge=0.2, le=60)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
 class Config(Section):
     # What this process does: "all" (updates, the clock and the sender: one process),
     # "web" (updates only: a webhook replica), or "worker" (the clock and the sender only;
@@ -216,6 +241,7 @@ class Config(Section):
     claims: ClaimsConfig = Field(default_factory=ClaimsConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
     roster: RosterConfig = Field(default_factory=RosterConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
     def is_admin(self, telegram_id: int) -> bool:
         return telegram_id in self.admins.telegram_ids

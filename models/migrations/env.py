@@ -1,6 +1,7 @@
 from alembic import context
 
 import models.alerts
+import models.console_auth
 import models.needs
 import models.notices
 import models.org
