@@ -22,6 +22,7 @@ PRIVATE_COMMANDS = (
     "me",
     "report",
     "vacancies",
+    "claims",
     "notice",
     "notices",
     "alert",

@@ -1,4 +1,5 @@
-"""A volunteer's claim of a vacant post: the tap in the group → private chat: own phone →
+"""A volunteer's claim of a vacant post: the tap in the group issues a claim link for that
+volunteer → private chat (directly, or through the link as a deep link): own phone →
 confirm → the claim goes to the lead one level up (models.claims queues it)."""
 
 import logging
@@ -32,15 +33,18 @@ from handlers.vacancies import VacancyPick
 from models.claims import (
     Claimable,
     ClaimCheck,
-    check_claimable,
+    check_claim_link,
+    offer_claim,
     open_claim,
+    redeem_claim_link,
 )
-from models.groups import binding_of
 
 logger = logging.getLogger(__name__)
 
 IN_PRIVATE = F.chat.type == ChatType.PRIVATE
-CLAIM_PAYLOAD = r"^claim_\d{1,12}$"
+# ``claim_`` and a claim link's token (deep-link payloads are [A-Za-z0-9_-]{1,64}).
+CLAIM_PREFIX = "claim_"
+CLAIM_PAYLOAD = r"^claim_[A-Za-z0-9_-]{1,58}$"
 
 
 class Claiming(StatesGroup):
@@ -57,8 +61,14 @@ def private_context(storage: BaseStorage, bot: Bot, user: User) -> FSMContext:
     return FSMContext(storage, StorageKey(bot_id=bot.id, chat_id=user.id, user_id=user.id))
 
 
+REFUSALS = {
+    Claimable.group_not_bound: "groups.bind_first",
+    Claimable.not_here: "vacancies.not_here",
+}
+
+
 def refusal_text(check: ClaimCheck) -> str:
-    return t(f"claims.{check.claimable.value}")
+    return t(REFUSALS.get(check.claimable, f"claims.{check.claimable.value}"))
 
 
 async def vacancy_picked(
@@ -67,28 +77,29 @@ async def vacancy_picked(
     session: AsyncSession,
     bot: Bot,
     fsm_storage: BaseStorage,
+    config: Config,
 ) -> None:
     user = callback.from_user
-    chat_id = callback.message.chat.id if callback.message else user.id
-    binding = await binding_of(session, chat_id)
-    if binding is None:
+    if callback.message is None:  # a button of an inline message: no group to claim in
         await callback.answer(t("groups.bind_first"), show_alert=True)
         return
-    check = await check_claimable(session, callback_data.post_id, user.id)
-    post = check.post
-    group_path = binding.node.path
-    if post is None or not (post.path == group_path or post.path.startswith(group_path + "/")):
-        await callback.answer(t("vacancies.not_here"), show_alert=True)
-        return
-    if check.claimable is not Claimable.yes:
+    offer = await offer_claim(
+        session,
+        callback.message.chat.id,
+        callback_data.post_id,
+        user.id,
+        max_open_per_member=config.claims.max_open_per_member,
+    )
+    check, post = offer.check, offer.check.post
+    if check.claimable is not Claimable.yes or post is None or offer.token is None:
         await callback.answer(refusal_text(check), show_alert=True)
         return
     # Straight into the private chat when the volunteer has started the bot; otherwise a
-    # t.me deep link, which answerCallbackQuery may open for any button
-    # (https://core.telegram.org/bots/api#answercallbackquery).
+    # t.me deep link carrying the claim link, which answerCallbackQuery may open for any
+    # button (https://core.telegram.org/bots/api#answercallbackquery).
     state = private_context(fsm_storage, bot, user)
     await state.set_state(Claiming.waiting_for_contact)
-    await state.set_data({"post_id": post.post_id})
+    await state.set_data({"token_id": check.token_id})
     try:
         await bot.send_message(
             user.id, t("claims.offered", post=describe_post(post)), reply_markup=contact_keyboard()
@@ -96,35 +107,48 @@ async def vacancy_picked(
     except (TelegramForbiddenError, TelegramBadRequest):
         await state.clear()
         username = (await bot.me()).username or ""
-        await callback.answer(url=create_deep_link(username, "start", f"claim_{post.post_id}"))
+        await callback.answer(url=create_deep_link(username, "start", CLAIM_PREFIX + offer.token))
         return
     await callback.answer(t("claims.continue_in_private"))
 
 
 async def start_claim(
-    message: Message, command: CommandObject, session: AsyncSession, state: FSMContext
+    message: Message,
+    command: CommandObject,
+    session: AsyncSession,
+    state: FSMContext,
+    config: Config,
 ) -> None:
     await state.clear()
-    post_id = int((command.args or "").removeprefix("claim_"))
+    token = (command.args or "").removeprefix(CLAIM_PREFIX)
     user_id = message.from_user.id if message.from_user else 0
-    check = await check_claimable(session, post_id, user_id)
+    check = await redeem_claim_link(
+        session, token, user_id, max_open_per_member=config.claims.max_open_per_member
+    )
     if check.claimable is not Claimable.yes or check.post is None:
         await message.answer(refusal_text(check))
         return
     await state.set_state(Claiming.waiting_for_contact)
-    await state.set_data({"post_id": post_id})
+    await state.set_data({"token_id": check.token_id})
     await message.answer(
         t("claims.offered", post=describe_post(check.post)), reply_markup=contact_keyboard()
     )
 
 
-async def claim_contact_shared(message: Message, state: FSMContext, session: AsyncSession) -> None:
+async def claim_contact_shared(
+    message: Message, state: FSMContext, session: AsyncSession, config: Config
+) -> None:
     contact = message.contact
     if contact is None or message.from_user is None or not is_own_contact(message):
         await message.answer(t("claims.not_own_contact"), reply_markup=contact_keyboard())
         return
     data = await state.get_data()
-    check = await check_claimable(session, int(data["post_id"]), message.from_user.id)
+    check = await check_claim_link(
+        session,
+        int(data.get("token_id") or 0),
+        message.from_user.id,
+        max_open_per_member=config.claims.max_open_per_member,
+    )
     if check.claimable is not Claimable.yes or check.post is None:
         await state.clear()
         await message.answer(refusal_text(check), reply_markup=ReplyKeyboardRemove())
@@ -166,13 +190,14 @@ async def claim_confirmed(
         return
     outcome = await open_claim(
         session,
-        int(data["post_id"]),
+        int(data.get("token_id") or 0),
         telegram_id=user.id,
         name=user.full_name,
         phone=str(data["phone"]),
         locale=locale_for_language_code(user.language_code, config.i18n.default_locale),
         username=user.username,
         command_centre_ids=config.admins.telegram_ids,
+        max_open_per_member=config.claims.max_open_per_member,
     )
     if outcome.claimable is not Claimable.yes or outcome.post is None or outcome.claim_id is None:
         await bot.send_message(user.id, refusal_text(outcome))

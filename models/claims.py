@@ -1,26 +1,33 @@
 """Volunteers claiming vacant posts (认领岗位).
 
-A volunteer in a bound group picks a vacant post of the group's subtree, shares their phone
-in private chat and opens a claim; one open claim per post at a time. The lead one level
-up decides: holders of the parent node's posts, or the next ancestor's when those are
-vacant, or the command centre above the zones. Approval binds the post.
+A volunteer in a bound group taps a vacant post of the group's subtree; the tap issues a
+claim link for that volunteer alone (an unguessable token, kept only as its hash, that
+expires), and the private conversation that follows (own phone, confirm) redeems it and
+opens a claim. One open claim per post at a time (the database refuses a second), and at
+most ``[claims] max_open_per_member`` per volunteer. The lead one level up decides:
+holders of the parent node's posts, or the next ancestor's when those are vacant, or the
+command centre above the zones. Approval binds the post; a claim nobody decides expires
+after ``[claims] expire_after_hours`` and its volunteer is told.
 """
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select, true, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.access import Scope
 from models.audit import record
-from models.base import utcnow
-from models.invites import revoke_invites
+from models.base import as_utc, utcnow
+from models.invites import TOKEN_BYTES, hash_token, revoke_invites
 from models.messages import Action, ActionKind
 from models.notify import command_centre, post_ref, tell
 from models.org import LEVELS, Member, Node, Post, subtree, under
-from models.people import Claim, ClaimKind, ClaimStatus, GroupChat
+from models.people import Claim, ClaimKind, ClaimStatus, ClaimToken, GroupChat
 from models.phones import normalize_contact_phone
 from models.posts import PostView, Recipient, bind, post_view
 from models.registration import get_or_create_member
@@ -83,6 +90,16 @@ class Claimable(StrEnum):
     # Someone else's claim awaits a decision.
     pending = "pending"
     yours_pending = "yours_pending"
+    # The volunteer has ``[claims] max_open_per_member`` claims awaiting decisions.
+    too_many = "too_many"
+    # The group the post was tapped in is not bound, or the post is not under its node.
+    group_not_bound = "group_not_bound"
+    not_here = "not_here"
+    # The claim link: unknown, already used, expired, or issued to someone else.
+    link_invalid = "link_invalid"
+    link_used = "link_used"
+    link_expired = "link_expired"
+    link_not_yours = "link_not_yours"
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,16 @@ class ClaimCheck:
     claimable: Claimable
     post: PostView | None = None
     claim_id: int | None = None
+    # The claim link the conversation goes on with (its id: a conversation never keeps the
+    # token itself).
+    token_id: int | None = None
+
+
+# How long the link a tap issues may be redeemed: the volunteer goes on at once, in
+# private chat.
+CLAIM_LINK_TTL = timedelta(hours=1)
+# Links are forgotten this long after they expire.
+CLAIM_LINK_KEPT = timedelta(days=1)
 
 
 def _ancestor_ids(node: Node) -> list[int]:
@@ -98,7 +125,16 @@ def _ancestor_ids(node: Node) -> list[int]:
     return [node_id for node_id in ids if node_id is not None]
 
 
-async def check_claimable(session: AsyncSession, post_id: int, telegram_id: int) -> ClaimCheck:
+async def check_claimable(
+    session: AsyncSession,
+    post_id: int,
+    telegram_id: int,
+    *,
+    max_open_per_member: int | None = None,
+) -> ClaimCheck:
+    """Whether the volunteer may claim the post now: vacant, below a bound group, nobody's
+    claim open on it, and (with ``max_open_per_member``) the volunteer's own open claims
+    under the cap."""
     post = await session.get(Post, post_id)
     node = await session.get(Node, post.node_id) if post else None
     view = await post_view(session, post_id)
@@ -123,36 +159,204 @@ async def check_claimable(session: AsyncSession, post_id: int, telegram_id: int)
         claim_id, claimer = row
         mine = claimer == telegram_id
         return ClaimCheck(Claimable.yours_pending if mine else Claimable.pending, view, claim_id)
+    if (
+        max_open_per_member is not None
+        and await open_claims_of(session, telegram_id) >= max_open_per_member
+    ):
+        return ClaimCheck(Claimable.too_many, view)
     return ClaimCheck(Claimable.yes, view)
+
+
+async def open_claims_of(session: AsyncSession, telegram_id: int) -> int:
+    """How many volunteer's claims of the member await a decision."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Claim)
+        .join(Member, Member.id == Claim.member_id)
+        .where(
+            Member.telegram_id == telegram_id,
+            Claim.status == ClaimStatus.open,
+            Claim.kind == ClaimKind.volunteer,
+        )
+    )
+    return int(count or 0)
+
+
+async def _group_refusal(
+    session: AsyncSession, group_chat_id: int, post_id: int
+) -> Claimable | None:
+    """Why the post cannot be claimed from the group (not bound, or the post not in the
+    subtree of its node), or None: one equality on the ancestor columns of the post's node."""
+    group_node = await session.scalar(
+        select(Node)
+        .join(GroupChat, GroupChat.node_id == Node.id)
+        .where(GroupChat.chat_id == group_chat_id)
+    )
+    if group_node is None:
+        return Claimable.group_not_bound
+    inside = await session.scalar(
+        select(Post.id)
+        .join(Node, Node.id == Post.node_id)
+        .where(Post.id == post_id, under(group_node))
+    )
+    return None if inside is not None else Claimable.not_here
+
+
+@dataclass(frozen=True)
+class ClaimOffer:
+    check: ClaimCheck
+    # The claim link's token, for a deep link into the private chat; None when refused.
+    token: str | None = None
+
+
+async def offer_claim(
+    session: AsyncSession,
+    group_chat_id: int,
+    post_id: int,
+    telegram_id: int,
+    *,
+    max_open_per_member: int,
+    now: datetime | None = None,
+) -> ClaimOffer:
+    """The volunteer tapped the post in the group: when it lies in the group's subtree and
+    the volunteer may claim it, a claim link for them alone, valid ``CLAIM_LINK_TTL``.
+    Commits."""
+    refusal = await _group_refusal(session, group_chat_id, post_id)
+    if refusal is not None:
+        return ClaimOffer(ClaimCheck(refusal, await post_view(session, post_id)))
+    check = await check_claimable(
+        session, post_id, telegram_id, max_open_per_member=max_open_per_member
+    )
+    if check.claimable is not Claimable.yes:
+        return ClaimOffer(check)
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    link = ClaimToken(
+        token_hash=hash_token(token),
+        post_id=post_id,
+        group_chat_id=group_chat_id,
+        telegram_id=telegram_id,
+        expires_at=(now or utcnow()) + CLAIM_LINK_TTL,
+    )
+    session.add(link)
+    await session.flush()
+    await session.commit()
+    return ClaimOffer(ClaimCheck(Claimable.yes, check.post, token_id=link.id), token)
+
+
+async def _judge_link(
+    session: AsyncSession,
+    link: ClaimToken | None,
+    telegram_id: int,
+    now: datetime,
+    max_open_per_member: int,
+) -> ClaimCheck:
+    if link is None:
+        return ClaimCheck(Claimable.link_invalid)
+    view = await post_view(session, link.post_id)
+    if link.telegram_id != telegram_id:
+        return ClaimCheck(Claimable.link_not_yours, view)
+    if link.used_at is not None:
+        return ClaimCheck(Claimable.link_used, view)
+    if as_utc(link.expires_at) <= now:
+        return ClaimCheck(Claimable.link_expired, view)
+    refusal = await _group_refusal(session, link.group_chat_id, link.post_id)
+    if refusal is not None:
+        return ClaimCheck(refusal, view)
+    check = await check_claimable(
+        session, link.post_id, telegram_id, max_open_per_member=max_open_per_member
+    )
+    if check.claimable is not Claimable.yes:
+        return check
+    return ClaimCheck(Claimable.yes, check.post, token_id=link.id)
+
+
+async def redeem_claim_link(
+    session: AsyncSession,
+    token: str,
+    telegram_id: int,
+    *,
+    max_open_per_member: int,
+    now: datetime | None = None,
+) -> ClaimCheck:
+    """The claim link of a deep link, for the user who opened it: claimable only by the one
+    it was issued to, before it expires, while the post is still claimable from the group.
+    The link stays usable until the claim is opened."""
+    if not token or len(token) > 64:
+        return ClaimCheck(Claimable.link_invalid)
+    link = await session.scalar(
+        select(ClaimToken)
+        .where(ClaimToken.token_hash == hash_token(token))
+        .execution_options(populate_existing=True)
+    )
+    return await _judge_link(session, link, telegram_id, now or utcnow(), max_open_per_member)
+
+
+async def check_claim_link(
+    session: AsyncSession,
+    token_id: int,
+    telegram_id: int,
+    *,
+    max_open_per_member: int,
+    now: datetime | None = None,
+) -> ClaimCheck:
+    """The same check as ``redeem_claim_link``, by the link's id (a conversation keeps it)."""
+    link = await session.get(ClaimToken, token_id, populate_existing=True)
+    return await _judge_link(session, link, telegram_id, now or utcnow(), max_open_per_member)
 
 
 async def open_claim(
     session: AsyncSession,
-    post_id: int,
+    token_id: int,
     telegram_id: int,
     name: str,
     phone: str,
     locale: str | None,
     username: str | None = None,
     command_centre_ids: Sequence[int] = (),
+    *,
+    max_open_per_member: int = 1,
+    now: datetime | None = None,
 ) -> ClaimCheck:
-    """Open the volunteer's claim if the post is still claimable, and put it to its deciders
-    in the same transaction. Commits."""
-    # Locking the post serialises two volunteers confirming at once (PostgreSQL; SQLite
-    # has a single writer anyway).
+    """Redeem the volunteer's claim link: open the claim if the post is still claimable
+    from the group it was tapped in, and put it to its deciders in the same transaction.
+    Commits."""
+    moment = now or utcnow()
+    link = await session.get(ClaimToken, token_id, populate_existing=True)
+    if link is None:
+        return ClaimCheck(Claimable.link_invalid)
+    post_id = link.post_id
+    # Locking the post serialises two volunteers confirming at once on PostgreSQL, and the
+    # member's row one volunteer's claims on two posts; on SQLite, where FOR UPDATE does
+    # nothing, the unique index on a post's open claim refuses the second insert.
     await session.get(Post, post_id, with_for_update=True)
-    check = await check_claimable(session, post_id, telegram_id)
-    if check.claimable is not Claimable.yes:
+    await session.scalar(
+        select(Member.id).where(Member.telegram_id == telegram_id).with_for_update()
+    )
+    check = await _judge_link(session, link, telegram_id, moment, max_open_per_member)
+    if check.claimable is not Claimable.yes or check.post is None:
         return check
+    used = await session.execute(
+        update(ClaimToken)
+        .where(ClaimToken.id == token_id, ClaimToken.used_at.is_(None))
+        .values(used_at=moment),
+        execution_options={"synchronize_session": False},
+    )
+    if getattr(used, "rowcount", 0) != 1:
+        await session.rollback()
+        return ClaimCheck(Claimable.link_used, check.post)
     normalized = normalize_contact_phone(phone) or phone
     member = await get_or_create_member(session, telegram_id, name, normalized, locale, username)
     claim = Claim(post_id=post_id, member_id=member.id, kind=ClaimKind.volunteer, phone=normalized)
     session.add(claim)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Another volunteer's claim on the post was committed since the check.
+        await session.rollback()
+        return await _refused_after_conflict(session, post_id, telegram_id)
     record(
         session, "claim.opened", telegram_id, claim_id=claim.id, post_id=post_id, kind="volunteer"
     )
-    assert check.post is not None  # a claimable post was found
     await tell(
         session,
         await deciders_of(session, post_id, telegram_id, reachable_only=True)
@@ -168,6 +372,16 @@ async def open_claim(
     )
     await session.commit()
     return ClaimCheck(Claimable.yes, check.post, claim.id)
+
+
+async def _refused_after_conflict(
+    session: AsyncSession, post_id: int, telegram_id: int
+) -> ClaimCheck:
+    check = await check_claimable(session, post_id, telegram_id)
+    if check.claimable is Claimable.yes:
+        # The claim that won was withdrawn or decided in the meantime: still, this one lost.
+        return ClaimCheck(Claimable.pending, check.post)
+    return check
 
 
 async def deciders_of(
@@ -206,6 +420,7 @@ class ClaimView:
     volunteer_name: str
     phone: str | None
     kind: str = ClaimKind.volunteer
+    opened_at: datetime | None = None
 
 
 async def claim_view(session: AsyncSession, claim_id: int) -> ClaimView | None:
@@ -230,6 +445,7 @@ async def claim_view(session: AsyncSession, claim_id: int) -> ClaimView | None:
         member.name,
         claim.phone,
         claim.kind,
+        as_utc(claim.created_at),
     )
 
 
@@ -330,3 +546,91 @@ async def withdraw_claim(
     record(session, "claim.withdrawn", telegram_id, claim_id=claim.id, post_id=claim.post_id)
     await session.commit()
     return Withdrawal.withdrawn, await claim_view(session, claim_id)
+
+
+async def expire_claims(
+    session: AsyncSession, now: datetime | None = None, *, after: timedelta = timedelta(hours=72)
+) -> list[int]:
+    """Closes every volunteer's claim left open more than ``after`` (nobody decided it: the
+    deciders were away, or their messages never arrived), tells each volunteer in the same
+    transaction, and forgets claim links long expired. Commits. Returns the claims' ids."""
+    moment = now or utcnow()
+    due = list(
+        await session.scalars(
+            select(Claim.id)
+            .where(
+                Claim.status == ClaimStatus.open,
+                Claim.kind == ClaimKind.volunteer,
+                Claim.created_at <= moment - after,
+            )
+            .order_by(Claim.id)
+        )
+    )
+    expired: list[int] = []
+    for claim_id in due:
+        # Conditional, so that a decision committed meanwhile stands.
+        result = await session.execute(
+            update(Claim)
+            .where(Claim.id == claim_id, Claim.status == ClaimStatus.open)
+            .values(status=ClaimStatus.expired, decided_at=moment),
+            execution_options={"synchronize_session": False},
+        )
+        if not getattr(result, "rowcount", 0):
+            continue
+        view = await claim_view(session, claim_id)
+        if view is None:
+            continue
+        record(session, "claim.expired", None, claim_id=claim_id, post_id=view.post.post_id)
+        await tell(
+            session,
+            [view.volunteer],
+            "claims.expired",
+            {"post": post_ref(view.post), "hours": int(after.total_seconds() // 3600)},
+            dedupe=f"claim:{claim_id}:expired",
+        )
+        expired.append(claim_id)
+    await session.execute(
+        delete(ClaimToken).where(ClaimToken.expires_at <= moment - CLAIM_LINK_KEPT)
+    )
+    await session.commit()
+    return expired
+
+
+@dataclass(frozen=True)
+class OpenClaims:
+    claims: list[ClaimView]
+    total: int
+
+
+async def open_claims_for(
+    session: AsyncSession, scope: Scope, telegram_id: int, limit: int = 20
+) -> OpenClaims:
+    """The open claims the member decides, oldest first: volunteers' claims on posts
+    strictly below a post the member holds (never their own); every open claim for the
+    command centre, phone mismatches included."""
+    if scope.is_admin:
+        where: ColumnElement[bool] = true()
+    elif scope.roots:
+        where = and_(
+            Claim.kind == ClaimKind.volunteer,
+            Member.telegram_id != telegram_id,
+            or_(
+                *(
+                    and_(subtree(root_id, level), Node.id != root_id)
+                    for root_id, level in sorted(scope.roots)
+                )
+            ),
+        )
+    else:
+        return OpenClaims([], 0)
+    query = (
+        select(Claim.id)
+        .join(Post, Post.id == Claim.post_id)
+        .join(Node, Node.id == Post.node_id)
+        .join(Member, Member.id == Claim.member_id)
+        .where(Claim.status == ClaimStatus.open, where)
+    )
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    ids = await session.scalars(query.order_by(Claim.created_at, Claim.id).limit(limit))
+    views = [view for claim_id in ids if (view := await claim_view(session, claim_id))]
+    return OpenClaims(views, int(total or 0))

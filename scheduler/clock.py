@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
 from bot.forms import load_report_form, round_schedule
-from scheduler import jobs, notice_jobs
+from scheduler import claim_jobs, jobs, notice_jobs
 from scheduler.report_jobs import OPEN_SWEEP_S, open_due_round, purge_old_reports
 from scheduler.response_jobs import SWEEP_S, sweep_alerts_and_needs
 from scheduler.sender import OutboxSender
@@ -83,6 +83,13 @@ class Clock:
             self._remind_and_escalate, "interval", seconds=60, id="notices.remind", **every
         )
         self.scheduler.add_job(
+            self._expire_claims,
+            "interval",
+            seconds=claim_jobs.EXPIRY_SWEEP_S,
+            id="expire_claims",
+            **every,
+        )
+        self.scheduler.add_job(
             self._sweep_alerts_and_needs, "interval", seconds=SWEEP_S, id="response.sweep", **every
         )
         # Reporting rounds open on time (freezing who is expected); old reports go.
@@ -111,6 +118,10 @@ class Clock:
         )
         self.scheduler.start()
         logger.info("clock started")
+
+    async def _expire_claims(self) -> None:
+        if await claim_jobs.expire_undecided_claims(self.session_factory, self.config):
+            self.sender.wake()
 
     async def _dispatch_scheduled_notices(self) -> None:
         if await notice_jobs.dispatch_scheduled_notices(self.session_factory):

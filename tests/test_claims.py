@@ -11,6 +11,7 @@ from models.claims import (
     check_claimable,
     decide_claim,
     deciders_of,
+    offer_claim,
     open_claim,
     vacancies_in_scope,
     vacancies_under,
@@ -58,6 +59,13 @@ async def bound_group(session: AsyncSession, path: str = GRID, chat_id: int = GR
     target = await node_at(session, path)
     outcome = await bind_group(session, chat_id, "阳光小区志愿者", target.id, admin, ADMINS[0])
     assert outcome.result is BindResult.bound
+
+
+async def link(session: AsyncSession, post: int, telegram_id: int) -> int:
+    """The claim link a tap on the post in the bound group issues to the volunteer."""
+    offer = await offer_claim(session, GROUP, post, telegram_id, max_open_per_member=1)
+    assert offer.check.token_id is not None, offer.check
+    return offer.check.token_id
 
 
 async def actions(session: AsyncSession) -> list[str]:
@@ -124,14 +132,16 @@ async def test_a_post_takes_one_open_claim_at_a_time(session: AsyncSession) -> N
     await import_example_county(session)
     await bound_group(session)
     unit_lead = await post_id(session, UNIT)
-    first = await open_claim(session, unit_lead, 5001, "刘志愿", "8613909719999", "zh_Hans")
+    # Both tapped the post before either confirmed.
+    liu, chen, liu_again = [await link(session, unit_lead, who) for who in (5001, 5002, 5001)]
+    first = await open_claim(session, liu, 5001, "刘志愿", "8613909719999", "zh_Hans")
     assert first.claimable is Claimable.yes and first.claim_id is not None
     claim = await session.get(Claim, first.claim_id)
     assert claim is not None
     assert (claim.kind, claim.status, claim.phone) == ("volunteer", "open", "+8613909719999")
-    second = await open_claim(session, unit_lead, 5002, "陈志愿", "+8613909718888", None)
+    second = await open_claim(session, chen, 5002, "陈志愿", "+8613909718888", None)
     assert second.claimable is Claimable.pending and second.claim_id == first.claim_id
-    again = await open_claim(session, unit_lead, 5001, "刘志愿", "8613909719999", None)
+    again = await open_claim(session, liu_again, 5001, "刘志愿", "8613909719999", None)
     assert again.claimable is Claimable.yours_pending
     assert await session.scalar(select(Claim.id).where(Claim.member_id != claim.member_id)) is None
     assert (await actions(session)).count("claim.opened") == 1
@@ -164,7 +174,12 @@ async def test_approval_binds_the_post_once(session: AsyncSession) -> None:
     await hold_post(session, 3010, "县卫健局片区/阳光小区/1号楼/2单元")
     filled = (await county_counts(session))["posts_filled"]
     opened = await open_claim(
-        session, await post_id(session, UNIT), 5001, "刘志愿", "+8613909719999", None
+        session,
+        await link(session, await post_id(session, UNIT), 5001),
+        5001,
+        "刘志愿",
+        "+8613909719999",
+        None,
     )
     assert opened.claim_id is not None
     for outsider in (3009, 3010, 4242):
@@ -197,13 +212,15 @@ async def test_decline_admins_and_a_post_taken_meanwhile(session: AsyncSession) 
     unit_lead = await post_id(session, UNIT)
     admin = await scope(session, ADMINS[0])
 
-    declined = await open_claim(session, unit_lead, 5001, "刘志愿", "+8613909719999", None)
+    liu = await link(session, unit_lead, 5001)
+    declined = await open_claim(session, liu, 5001, "刘志愿", "+8613909719999", None)
     assert declined.claim_id is not None
     outcome = await decide_claim(session, declined.claim_id, False, admin, ADMINS[0])
     assert outcome.decision is Decision.declined
     assert (await check_claimable(session, unit_lead, 5002)).claimable is Claimable.yes
 
-    taken = await open_claim(session, unit_lead, 5002, "陈志愿", "+8613909718888", None)
+    chen = await link(session, unit_lead, 5002)
+    taken = await open_claim(session, chen, 5002, "陈志愿", "+8613909718888", None)
     assert taken.claim_id is not None
     await hold_post(session, 3001, UNIT)  # registered by invite meanwhile
     outcome = await decide_claim(session, taken.claim_id, True, admin, ADMINS[0])
@@ -222,7 +239,12 @@ async def test_nobody_decides_their_own_claim_but_the_volunteer_may_withdraw(
     await bound_group(session)
     await hold_post(session, 3002, BUILDING)
     opened = await open_claim(
-        session, await post_id(session, UNIT), 3002, "赵强", "+8613909710004", None
+        session,
+        await link(session, await post_id(session, UNIT), 3002),
+        3002,
+        "赵强",
+        "+8613909710004",
+        None,
     )
     assert opened.claim_id is not None
     own = await decide_claim(session, opened.claim_id, True, await scope(session, 3002), 3002)
