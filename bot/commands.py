@@ -27,6 +27,7 @@ PRIVATE_COMMANDS = (
     "notices",
     "alert",
     "needs",
+    "late",
     "tree",
     "whois",
     "leave",

@@ -196,6 +196,52 @@ class ClaimsConfig(Section):
     expire_after_hours: int = Field(default=72, ge=1, le=24 * 90)
 
 
+class ChaseStepConfig(Section):
+    # Minutes from the round's due time (negative: before it).
+    after_min: int = Field(ge=-24 * 60, le=24 * 60)
+    # Whose lead is told: "unit" (its missing households, by room), "building", "grid" or
+    # "zone" (the late nodes below, each with its count).
+    level: Literal["unit", "building", "grid", "zone"]
+    # The node's information officer gets a copy.
+    officers: bool = True
+
+
+def _default_chase_steps() -> list[ChaseStepConfig]:
+    return [
+        ChaseStepConfig(after_min=-60, level="unit", officers=False),
+        ChaseStepConfig(after_min=0, level="unit"),
+        ChaseStepConfig(after_min=30, level="building"),
+        ChaseStepConfig(after_min=60, level="grid"),
+        ChaseStepConfig(after_min=120, level="zone"),
+    ]
+
+
+class ChaseConfig(Section):
+    """Chasing missing reports up the tree, and the daily summary (PRODUCT.md §3.8-3.9)."""
+
+    steps: list[ChaseStepConfig] = Field(default_factory=_default_chase_steps)
+    # A step the bot missed by more than this many minutes (it was down) is recorded as
+    # skipped rather than sent late.
+    horizon_min: int = Field(default=90, ge=1, le=24 * 60)
+    # Seconds between sweeps: a step fires at most this late.
+    sweep_every_s: int = Field(default=30, ge=10, le=60)
+    # When the daily summary goes to grid and zone leads and the command centre, in the
+    # rounds' time zone.
+    summary_time: time = time(18, 0)
+    # Grid and zone officers get the summary too.
+    summary_officers: bool = True
+
+    @field_validator("steps")
+    @classmethod
+    def _steps_distinct(cls, steps: list[ChaseStepConfig]) -> list[ChaseStepConfig]:
+        seen: set[tuple[int, str]] = set()
+        for step in steps:
+            if (step.after_min, step.level) in seen:
+                raise ValueError(f"two steps for {step.level} at {step.after_min} min")
+            seen.add((step.after_min, step.level))
+        return steps
+
+
 class ConsoleConfig(Section):
     """The command centre's web console, served by the bot's own web app."""
 
@@ -240,6 +286,7 @@ class Config(Section):
     needs: NeedsConfig = Field(default_factory=NeedsConfig)
     claims: ClaimsConfig = Field(default_factory=ClaimsConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
+    chase: ChaseConfig = Field(default_factory=ChaseConfig)
     roster: RosterConfig = Field(default_factory=RosterConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 

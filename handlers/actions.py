@@ -39,6 +39,8 @@ def button(action: Action) -> InlineKeyboardButton:
     elif action.kind in NEED_STEPS:
         step, label = NEED_STEPS[action.kind]
         data = NeedPress(need_id=action.target_id, step=step)
+    elif action.kind is ActionKind.nudge_late:
+        data, label = LateNudge(step_id=action.target_id), "chase.nudge_button"
     else:
         data, label = ClaimWithdraw(claim_id=action.target_id), "claims.withdraw_button"
     return InlineKeyboardButton(text=t(label), callback_data=data.pack())
@@ -48,6 +50,12 @@ class AlertAck(CallbackData, prefix="alack"):
     """The "I'll handle it" button of an alert."""
 
     alert_id: int
+
+
+class LateNudge(CallbackData, prefix="nudge"):
+    """"Nudge" on a ladder step's message: the late units below are reminded again."""
+
+    step_id: int
 
 
 class NeedPress(CallbackData, prefix="need"):

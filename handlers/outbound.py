@@ -5,21 +5,33 @@ is sent. The outbox sender calls it through ``models.outbox.delivery.Renderer``.
 from typing import Any
 
 from aiogram.enums import ParseMode
-from aiogram.methods import CopyMessage, SendMessage
+from aiogram.methods import CopyMessage, SendMessage, SendPhoto
 from aiogram.methods.base import TelegramMethod
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 
-from bot.i18n import LOCALES, t
+from bot.i18n import LOCALES, Raw, t
 from handlers.actions import button
 from handlers.alert_rendering import render_alert
-from handlers.rendering import describe_post
-from models.messages import Action, AlertBody, NoticeBody, Param, PostRef, Term, Text
+from handlers.rendering import clip_html, describe_post
+from models.messages import (
+    Action,
+    AlertBody,
+    Chart,
+    NoticeBody,
+    Param,
+    PostRef,
+    Term,
+    Text,
+    TextList,
+)
 from models.notices import NoticeKind
 from models.outbox.delivery import ClaimedMessage
 
 # Keyboards are the same for every reader of one notice in one language: built once.
 KEYBOARD_CACHE_SIZE = 4096
+# Telegram's limit on a photo's caption (https://core.telegram.org/bots/api#sendphoto).
+CAPTION_LIMIT = 1024
 
 
 class TelegramRenderer:
@@ -47,6 +59,8 @@ class TelegramRenderer:
                 )
             if isinstance(content, AlertBody):
                 return render_alert(message, content, markup, locale, self.paid)
+            if isinstance(content, Chart):
+                return self._chart(message, content, markup)
             return self._notice(message, content, markup)
 
     def _notice(
@@ -66,6 +80,21 @@ class TelegramRenderer:
         return SendMessage(
             chat_id=message.chat_id,
             text=notice.text or "",
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup,
+            allow_paid_broadcast=self.paid,
+        )
+
+    def _chart(
+        self, message: ClaimedMessage, content: Chart, markup: InlineKeyboardMarkup | None
+    ) -> TelegramMethod[Any]:
+        if message.image is None:
+            raise LookupError(f"chart {content.image_id} is gone")
+        caption = render_text(content.caption) if content.caption else None
+        return SendPhoto(
+            chat_id=message.chat_id,
+            photo=BufferedInputFile(message.image, filename=f"chart-{content.image_id}.png"),
+            caption=clip_html(caption, CAPTION_LIMIT) if caption else None,
             parse_mode=ParseMode.HTML,
             reply_markup=markup,
             allow_paid_broadcast=self.paid,
@@ -94,4 +123,6 @@ def _param(value: Param) -> object:
         return describe_post(value)
     if isinstance(value, Term):
         return t(value.key)
+    if isinstance(value, TextList):
+        return Raw("\n".join(render_text(text) for text in value.texts))
     return value

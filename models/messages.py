@@ -23,6 +23,7 @@ class ActionKind(StrEnum):
     resolve_need = "resolve_need"
     confirm_need = "confirm_need"
     reopen_need = "reopen_need"
+    nudge_late = "nudge_late"
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,15 @@ class Term:
     key: str
 
 
-Param = str | int | float | PostRef | Term
+@dataclass(frozen=True)
+class TextList:
+    """Texts of the catalogs, each rendered in the reader's language, one per line: the
+    lines of a list (the late units of a building) put into another text."""
+
+    texts: tuple["Text", ...]
+
+
+Param = str | int | float | PostRef | Term | TextList
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,15 @@ class AlertBody:
     escalated: bool = False
 
 
-Content = Text | NoticeBody | AlertBody
+@dataclass(frozen=True)
+class Chart:
+    """An image the domain drew (``models.charts``), with a caption of the catalogs."""
+
+    image_id: int
+    caption: Text | None = None
+
+
+Content = Text | NoticeBody | AlertBody | Chart
 
 
 def encode(content: Content, actions: tuple[Action, ...] = ()) -> dict[str, Any]:
@@ -87,11 +104,11 @@ def encode(content: Content, actions: tuple[Action, ...] = ()) -> dict[str, Any]
         payload = {"notice": content.notice_id}
     elif isinstance(content, AlertBody):
         payload = {"alert": content.alert_id, "escalated": content.escalated}
+    elif isinstance(content, Chart):
+        caption = _encode_text(content.caption) if content.caption else None
+        payload = {"chart": content.image_id, "caption": caption}
     else:
-        payload = {
-            "key": content.key,
-            "params": {k: _encode_param(v) for k, v in content.params.items()},
-        }
+        payload = _encode_text(content)
     if actions:
         payload["actions"] = [[action.kind.value, action.target_id] for action in actions]
     return payload
@@ -103,18 +120,31 @@ def decode(payload: Mapping[str, Any]) -> tuple[Content, tuple[Action, ...]]:
         content = NoticeBody(int(payload["notice"]))
     elif "alert" in payload:
         content = AlertBody(int(payload["alert"]), bool(payload.get("escalated")))
+    elif "chart" in payload:
+        caption = payload.get("caption")
+        content = Chart(int(payload["chart"]), _decode_text(caption) if caption else None)
     else:
-        params = {k: _decode_param(v) for k, v in dict(payload.get("params") or {}).items()}
-        content = Text(str(payload["key"]), params)
+        content = _decode_text(payload)
     actions = tuple(
         Action(ActionKind(kind), int(target)) for kind, target in payload.get("actions") or ()
     )
     return content, actions
 
 
+def _encode_text(text: Text) -> dict[str, Any]:
+    return {"key": text.key, "params": {k: _encode_param(v) for k, v in text.params.items()}}
+
+
+def _decode_text(payload: Mapping[str, Any]) -> Text:
+    params = {k: _decode_param(v) for k, v in dict(payload.get("params") or {}).items()}
+    return Text(str(payload["key"]), params)
+
+
 def _encode_param(value: Param) -> Any:
     if isinstance(value, PostRef):
         return {"post": [value.level, value.role, value.path]}
+    if isinstance(value, TextList):
+        return {"texts": [_encode_text(text) for text in value.texts]}
     if isinstance(value, Term):
         return {"term": value.key}
     return value
@@ -126,6 +156,8 @@ def _decode_param(value: Any) -> Param:
         return PostRef(str(level), str(role), str(path))
     if isinstance(value, dict) and "term" in value:
         return Term(str(value["term"]))
+    if isinstance(value, dict) and "texts" in value:
+        return TextList(tuple(_decode_text(text) for text in value["texts"]))
     if isinstance(value, str | int | float):
         return value
     return str(value)

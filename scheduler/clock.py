@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Config
 from bot.forms import load_report_form, round_schedule
 from scheduler import claim_jobs, jobs, notice_jobs
+from scheduler.chase_jobs import SUMMARY_SWEEP_S, send_daily_summary, sweep_ladder
 from scheduler.report_jobs import OPEN_SWEEP_S, open_due_round, purge_old_reports
 from scheduler.response_jobs import SWEEP_S, sweep_alerts_and_needs
 from scheduler.sender import OutboxSender
@@ -116,8 +117,27 @@ class Clock:
             id="purge_old_reports",
             **every,
         )
+        # The chase ladder's steps and the daily summary, read from the database when due.
+        self.scheduler.add_job(
+            self._chase,
+            "interval",
+            seconds=self.config.chase.sweep_every_s,
+            id="chase_sweep",
+            **every,
+        )
+        self.scheduler.add_job(
+            self._summary, "interval", seconds=SUMMARY_SWEEP_S, id="daily_summary", **every
+        )
         self.scheduler.start()
         logger.info("clock started")
+
+    async def _chase(self) -> None:
+        if await sweep_ladder(self.session_factory, self.config):
+            self.sender.wake()
+
+    async def _summary(self) -> None:
+        if await send_daily_summary(self.session_factory, self.config, self.i18n):
+            self.sender.wake()
 
     async def _expire_claims(self) -> None:
         if await claim_jobs.expire_undecided_claims(self.session_factory, self.config):

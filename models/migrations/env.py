@@ -1,6 +1,8 @@
 from alembic import context
 
 import models.alerts
+import models.charts
+import models.chase
 import models.console_auth
 import models.needs
 import models.notices
@@ -8,6 +10,7 @@ import models.org
 import models.outbox
 import models.people
 import models.rounds
+import models.summary
 import models.system  # noqa: F401  (registers the tables on the metadata)
 from models.base import Base
 

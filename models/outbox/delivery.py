@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.alert_views import AlertContent, alert_contents
 from models.base import as_utc, utcnow
-from models.messages import Action, AlertBody, Content, NoticeBody, decode
+from models.charts import chart_contents
+from models.messages import Action, AlertBody, Chart, Content, NoticeBody, decode
 from models.notices import NoticeContent, notice_contents
 from models.org import Member
 from models.outbox.reachability import mark_unreachable, member_for, migrate_chat
@@ -45,6 +46,8 @@ class ClaimedMessage:
     locale: str | None = None
     notice: NoticeContent | None = None
     alert: AlertContent | None = None
+    # A chart's image (PNG).
+    image: bytes | None = None
 
 
 RenderedT_co = TypeVar("RenderedT_co", covariant=True)
@@ -116,6 +119,9 @@ async def claim_due(
     notices = await notice_contents(session, notice_ids) if notice_ids else {}
     alert_ids = {content.alert_id for content, _ in decoded if isinstance(content, AlertBody)}
     alerts = await alert_contents(session, alert_ids) if alert_ids else {}
+    images = await chart_contents(
+        session, {content.image_id for content, _ in decoded if isinstance(content, Chart)}
+    )
     return [
         ClaimedMessage(
             id=row.id,
@@ -127,6 +133,7 @@ async def claim_due(
             locale=locales.get(row.chat_id),
             notice=notices.get(content.notice_id) if isinstance(content, NoticeBody) else None,
             alert=alerts.get(content.alert_id) if isinstance(content, AlertBody) else None,
+            image=images.get(content.image_id) if isinstance(content, Chart) else None,
         )
         for row, (content, actions) in zip(claimed, decoded, strict=True)
     ]

@@ -1,0 +1,234 @@
+"""Who is late in a round, read set-based: one GROUP BY over the round's missing household
+reports gives every late unit with its building, grid and zone; rollups per level are sums
+over that list. The ladder, the nudge, ``/late`` and the daily summary all read it here.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from models.org import Household, Level, Member, Node, Post, Role
+from models.posts import Recipient
+from models.reports import room_order
+from models.rounds import HouseholdReport, ReportStatus
+
+
+@dataclass(frozen=True)
+class LateUnit:
+    unit_id: int
+    building_id: int
+    grid_id: int
+    zone_id: int
+    # The unit's path: zone/grid/building/unit.
+    path: str
+    missing: int
+
+    def ancestor(self, level: Level) -> int:
+        return {
+            Level.zone: self.zone_id,
+            Level.grid: self.grid_id,
+            Level.building: self.building_id,
+            Level.unit: self.unit_id,
+        }[level]
+
+    def below(self, level: Level) -> str:
+        """The unit's path from just below the node of ``level``: "3号楼/2单元" below a
+        grid, "2单元" below a building."""
+        return "/".join(self.path.split("/")[level.depth + 1 :])
+
+    def name_at(self, level: Level) -> str:
+        """The name of the unit's ancestor at ``level``."""
+        return self.path.split("/")[level.depth]
+
+    def path_at(self, level: Level) -> str:
+        return "/".join(self.path.split("/")[: level.depth + 1])
+
+
+def _within(column_level: Level | None, node_id: int | None) -> ColumnElement[bool]:
+    if column_level is None or node_id is None:
+        return HouseholdReport.id.is_not(None)
+    column: ColumnElement[int] = getattr(HouseholdReport, column_level.ancestor_column)
+    return column == node_id
+
+
+def _missing_in(round_id: int) -> ColumnElement[bool]:
+    return (HouseholdReport.round_id == round_id) & (
+        HouseholdReport.status == ReportStatus.missing.value
+    )
+
+
+async def late_units(
+    session: AsyncSession, round_id: int, level: Level | None = None, node_id: int | None = None
+) -> list[LateUnit]:
+    """Every unit with households still unreported in the round (inside the node of
+    ``level``, when given), by path."""
+    rows = await session.execute(
+        select(
+            HouseholdReport.unit_id,
+            HouseholdReport.building_id,
+            HouseholdReport.grid_id,
+            HouseholdReport.zone_id,
+            Node.path,
+            func.count(HouseholdReport.id),
+        )
+        .join(Node, Node.id == HouseholdReport.unit_id)
+        .where(_missing_in(round_id), _within(level, node_id))
+        .group_by(
+            HouseholdReport.unit_id,
+            HouseholdReport.building_id,
+            HouseholdReport.grid_id,
+            HouseholdReport.zone_id,
+            Node.path,
+        )
+    )
+    return sorted((LateUnit(*row) for row in rows), key=lambda unit: unit.path)
+
+
+async def missing_rooms(
+    session: AsyncSession, round_id: int, level: Level | None = None, node_id: int | None = None
+) -> dict[int, list[str]]:
+    """Unit id → the rooms of its households still unreported, in building order."""
+    rows = await session.execute(
+        select(HouseholdReport.unit_id, Household.room)
+        .join(Household, Household.id == HouseholdReport.household_id)
+        .where(_missing_in(round_id), _within(level, node_id))
+    )
+    rooms: dict[int, list[str]] = defaultdict(list)
+    for unit_id, room in rows:
+        rooms[unit_id].append(room)
+    for unit_rooms in rooms.values():
+        unit_rooms.sort(key=room_order)
+    return rooms
+
+
+def late_nodes_at(round_id: int, level: Level) -> Select[int]:
+    """The ids of the nodes of ``level`` holding a late unit, as a subquery."""
+    column: ColumnElement[int] = getattr(HouseholdReport, level.ancestor_column)
+    return select(column).where(_missing_in(round_id)).distinct()
+
+
+@dataclass(frozen=True)
+class Holder:
+    node_id: int
+    role: Role
+    recipient: Recipient
+    name: str
+    reachable: bool
+
+
+async def holders_of_late(
+    session: AsyncSession, round_id: int, level: Level, roles: Sequence[Role]
+) -> dict[int, list[Holder]]:
+    """Node id → whoever holds its posts of ``roles``, for each node of ``level`` holding a
+    late unit; leads first."""
+    rows = await session.execute(
+        select(
+            Post.node_id, Post.role, Member.telegram_id, Member.id, Member.name, Member.reachable
+        )
+        .join(Member, Member.id == Post.holder_id)
+        .where(
+            Post.node_id.in_(late_nodes_at(round_id, level)),
+            Post.role.in_([role.value for role in roles]),
+        )
+    )
+    return _by_node(rows)
+
+
+async def holders_at_nodes(
+    session: AsyncSession, node_ids: Iterable[int], roles: Sequence[Role] = (Role.lead,)
+) -> dict[int, list[Holder]]:
+    ids = sorted(set(node_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(
+            Post.node_id, Post.role, Member.telegram_id, Member.id, Member.name, Member.reachable
+        )
+        .join(Member, Member.id == Post.holder_id)
+        .where(Post.node_id.in_(ids), Post.role.in_([role.value for role in roles]))
+    )
+    return _by_node(rows)
+
+
+def _by_node(rows: Iterable[tuple[int, str, int, int, str, bool]]) -> dict[int, list[Holder]]:
+    found: dict[int, list[Holder]] = defaultdict(list)
+    for node_id, role, telegram_id, member_id, name, reachable in rows:
+        found[node_id].append(
+            Holder(node_id, Role(role), Recipient(telegram_id, member_id), name, bool(reachable))
+        )
+    for holders in found.values():
+        holders.sort(key=lambda holder: holder.role is not Role.lead)
+    return found
+
+
+class PostState(StrEnum):
+    held = "held"
+    vacant = "vacant"
+    # Its holder blocked the bot or never started it.
+    unreachable = "unreachable"
+
+
+@dataclass(frozen=True)
+class PostStatus:
+    role: Role
+    state: PostState
+    name: str | None
+
+
+async def unit_posts(
+    session: AsyncSession, round_id: int, level: Level | None = None, node_id: int | None = None
+) -> dict[int, tuple[PostStatus, PostStatus]]:
+    """Unit id → the state of its lead and officer posts, for each late unit (inside the
+    node, when given): who is there to chase, or that nobody is."""
+    late = select(HouseholdReport.unit_id).where(_missing_in(round_id), _within(level, node_id))
+    rows = await session.execute(
+        select(Post.node_id, Post.role, Member.name, Member.reachable)
+        .outerjoin(Member, Member.id == Post.holder_id)
+        .where(Post.node_id.in_(late.distinct()))
+    )
+    states: dict[int, dict[Role, PostStatus]] = defaultdict(dict)
+    for unit_id, role, name, reachable in rows:
+        if name is None:
+            status = PostStatus(Role(role), PostState.vacant, None)
+        elif reachable:
+            status = PostStatus(Role(role), PostState.held, name)
+        else:
+            status = PostStatus(Role(role), PostState.unreachable, name)
+        states[unit_id][Role(role)] = status
+    vacant = {role: PostStatus(role, PostState.vacant, None) for role in Role}
+    return {
+        unit_id: (
+            found.get(Role.lead, vacant[Role.lead]),
+            found.get(Role.officer, vacant[Role.officer]),
+        )
+        for unit_id, found in states.items()
+    }
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """The late units under one node."""
+
+    node_id: int
+    path: str
+    units: list[LateUnit]
+
+    @property
+    def missing(self) -> int:
+        return sum(unit.missing for unit in self.units)
+
+
+def roll_up(units: Iterable[LateUnit], level: Level) -> list[Rollup]:
+    """The late units grouped by their ancestor of ``level``, by path."""
+    grouped: dict[int, list[LateUnit]] = defaultdict(list)
+    for unit in units:
+        grouped[unit.ancestor(level)].append(unit)
+    return sorted(
+        (Rollup(node_id, found[0].path_at(level), found) for node_id, found in grouped.items()),
+        key=lambda rollup: rollup.path,
+    )
