@@ -6,7 +6,7 @@ from datetime import timedelta
 from aiogram import F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command
-from aiogram.types import Message
+from aiogram.types import LinkPreviewOptions, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
@@ -38,7 +38,11 @@ async def console_link(
     minutes = config.console.link_minutes
     token = await issue_link(session, member, timedelta(minutes=minutes))
     url = f"{config.console.base_url}/console/login?token={token}"
-    await message.answer(t("console.link", url=url, minutes=int(minutes)))
+    # No preview: Telegram's preview fetcher must not be the one to open the link.
+    await message.answer(
+        t("console.link", url=url, minutes=int(minutes)),
+        link_preview_options=LinkPreviewOptions(is_disabled=True),
+    )
 
 
 def setup() -> Router:
