@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Config
 from bot.i18n import t
 from handlers.actions import AlertAck
+from handlers.filters import private_buttons
 from handlers.rendering import post_button_text
 from models.alerts import (
     Acknowledged,
@@ -220,13 +221,13 @@ def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
-    # Alerts reach people in private chats only; a press from anywhere else is forged.
-    router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(start_alert, Command("alert"))
-    router.callback_query.register(post_chosen, Alerting.post, AlertPost.filter())
     router.message.register(post_expected, Alerting.post, ~F.text.startswith("/"))
     router.message.register(text_given, Alerting.content, F.text, ~F.text.startswith("/"))
     router.message.register(media_given, Alerting.content, F.photo | F.voice | F.video | F.document)
     router.message.register(content_expected, Alerting.content, ~F.text)
-    router.callback_query.register(acknowledged, AlertAck.filter())
+    # Alerts reach people in private chats only; a press from a group is forged.
+    private = private_buttons(router, AlertAck, AlertPost)
+    private.callback_query.register(post_chosen, Alerting.post, AlertPost.filter())
+    private.callback_query.register(acknowledged, AlertAck.filter())
     return router

@@ -19,6 +19,7 @@ from bot.config import Config
 from bot.i18n import t
 from handlers.actions import NEED_STEPS, NeedPress, button
 from handlers.directory import caller_scope
+from handlers.filters import private_buttons
 from handlers.rendering import clip_html
 from models.access import scope_of
 from models.base import utcnow
@@ -263,12 +264,12 @@ def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
-    # Tickets carry household needs: their buttons work in private chats only.
-    router.callback_query.filter(F.message.chat.type == "private")
     router.message.register(list_needs, Command("needs"))
-    router.callback_query.register(page_turned, NeedsPage.filter())
-    router.callback_query.register(need_opened, NeedOpen.filter())
-    router.callback_query.register(step_pressed, NeedPress.filter())
     router.message.register(resolution_given, Resolving.note, F.text, ~F.text.startswith("/"))
     router.message.register(text_expected, Resolving.note, ~F.text)
+    # Tickets carry household needs: their buttons work in private chats only.
+    private = private_buttons(router, NeedsPage, NeedOpen, NeedPress)
+    private.callback_query.register(page_turned, NeedsPage.filter())
+    private.callback_query.register(need_opened, NeedOpen.filter())
+    private.callback_query.register(step_pressed, NeedPress.filter())
     return router

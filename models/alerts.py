@@ -45,6 +45,7 @@ from models.rounds import HouseholdReport, ReportForm, ReportRound
 ALERT_PRIORITY = URGENT_PRIORITY
 TEXT_LENGTH = 4000
 NAME_LENGTH = 200
+LARGEST_ID = 2**31 - 1
 
 
 class AlertOrigin(StrEnum):
@@ -356,7 +357,8 @@ async def acknowledge_alert(
 ) -> AckOutcome:
     """The first acknowledgement takes the alert and is told to everyone else it went to;
     only those above the alert's node and the command centre may. Commits."""
-    alert = await session.get(Alert, alert_id)
+    # An id from a button; PostgreSQL refuses one past int32 rather than finding nothing.
+    alert = await session.get(Alert, alert_id) if 0 < alert_id <= LARGEST_ID else None
     node = await session.get(Node, alert.node_id) if alert else None
     if alert is None or node is None:
         return AckOutcome(Acknowledged.missing)

@@ -19,6 +19,7 @@ from models.needs import (
     Need,
     NeedStatus,
     grid_handlers,
+    need_by_id,
     need_params,
     route,
     tell_about,
@@ -96,7 +97,7 @@ async def authorise(
 ) -> NeedChange:
     """Whether ``telegram_id`` may take ``step`` on the ticket now (``done`` if so),
     without changing anything: read from the database on every press."""
-    need = await session.get(Need, need_id, populate_existing=True)
+    need = await need_by_id(session, need_id)
     unit = await session.get(Node, need.unit_node_id) if need else None
     if need is None or unit is None:
         return NeedChange(Changed.missing)
@@ -128,7 +129,7 @@ async def allowed_steps(
     session: AsyncSession, need_id: int, telegram_id: int, command_centre: Sequence[int]
 ) -> list[NeedStep]:
     """The steps ``telegram_id`` may take on the ticket now, for the buttons it is shown."""
-    need = await session.get(Need, need_id, populate_existing=True)
+    need = await need_by_id(session, need_id)
     unit = await session.get(Node, need.unit_node_id) if need else None
     if need is None or unit is None:
         return []
@@ -160,7 +161,7 @@ async def change_need(
     """Takes ``step`` on the ticket for ``telegram_id`` (``name`` when it is no member, e.g.
     the command centre): re-authorised, applied once however often it is pressed, audited,
     and told to those concerned. Commits."""
-    need = await session.get(Need, need_id, populate_existing=True)
+    need = await need_by_id(session, need_id)
     unit = await session.get(Node, need.unit_node_id) if need else None
     if need is None or unit is None:
         return NeedChange(Changed.missing)

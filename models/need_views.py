@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.access import Scope, scope_of
 from models.audit import record
 from models.base import as_utc
-from models.needs import UNSETTLED, Need, NeedStatus
+from models.needs import LARGEST_ID, UNSETTLED, Need, NeedStatus
 from models.org import Household, Node, subtree
 
 
@@ -99,6 +99,8 @@ async def need_for(
 ) -> NeedView | None:
     """One ticket, when it lies inside the member's subtrees (audited); None otherwise.
     Commits."""
+    if not 0 < need_id <= LARGEST_ID:
+        return None
     scope = await scope_of(session, telegram_id, list(command_centre))
     row = (await session.execute(_views().where(Need.id == need_id, _in_scope(scope)))).first()
     if row is None:

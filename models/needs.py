@@ -42,6 +42,7 @@ from models.posts import Recipient
 NEED_PRIORITY = 5
 NOTE_LENGTH = 500
 NAME_LENGTH = 200
+LARGEST_ID = 2**31 - 1
 # The kinds the catalogs name; a form may add others, shown as the form spells them.
 KNOWN_KINDS = ("medicine", "food", "doctor", "other")
 
@@ -110,6 +111,14 @@ class NeedLimits:
 
     def due_at(self, kind: str, opened_at: datetime) -> datetime:
         return as_utc(opened_at) + self.of(kind)
+
+
+async def need_by_id(session: AsyncSession, need_id: int) -> Need | None:
+    """The ticket, read afresh; an id from a button past int32 (which PostgreSQL refuses
+    rather than finding nothing) is no ticket."""
+    if not 0 < need_id <= LARGEST_ID:
+        return None
+    return await session.get(Need, need_id, populate_existing=True)
 
 
 def source_of(need_id: int) -> str:

@@ -185,6 +185,8 @@ async def test_the_first_acknowledgement_takes_it_and_the_others_are_told(
     alert_id = await unit_lead_alert(session)
     outsider = await acknowledge_alert(session, alert_id, OUTSIDER, "祁玉梅", COMMAND_CENTRE)
     assert outsider.outcome is Acknowledged.refused
+    forged = await acknowledge_alert(session, 2**40, GRID_LEAD, "x", COMMAND_CENTRE)
+    assert forged.outcome is Acknowledged.missing
     first = await acknowledge_alert(session, alert_id, GRID_OFFICER, "x", COMMAND_CENTRE)
     assert first.outcome is Acknowledged.taken and first.by_name == "马晓东"
     second = await acknowledge_alert(session, alert_id, BUILDING_LEAD, "y", COMMAND_CENTRE)

@@ -152,6 +152,9 @@ async def test_steps_are_refused_to_anyone_outside_the_ticket(
     for stranger in (OTHER_GRID_LEAD, OUTSIDER, BUILDING_LEAD, UNIT_LEAD, 999_999):
         assert await step(session, need_id, NeedStep.take, stranger) is Changed.refused
     assert await step(session, 10_000, NeedStep.take, GRID_LEAD) is Changed.missing
+    # Ids past int32 from a forged button find nothing, on PostgreSQL too.
+    assert await step(session, 2**31, NeedStep.take, GRID_LEAD) is Changed.missing
+    assert await need_for(session, 2**40, GRID_LEAD, COMMAND_CENTRE) is None
     # Resolving what nobody took is out of turn.
     assert await step(session, need_id, NeedStep.resolve, GRID_LEAD, "x") is Changed.stale
     # The zone above the grid and the command centre may take it.

@@ -14,7 +14,7 @@ from models.forms import NeedRequest
 from models.needs import Need, NeedStatus, open_report_needs
 from scheduler.response_jobs import sweep_alerts_and_needs
 from tests.emulator import TelegramEmulator
-from tests.handlers.fixtures import GROUP_ID, forged_press, open_chats
+from tests.handlers.fixtures import GROUP_ID, forged_press, group_texts, open_chats, press_forged
 from tests.response_fixtures import (
     GRID_LEAD,
     GRID_OFFICER,
@@ -154,6 +154,10 @@ async def test_a_forged_press_on_someone_elses_ticket_is_refused(
         await forged_press(emulator, emulator.user(user_id=OTHER_GRID_LEAD), "ndop:1")
     )
     assert "不在您的负责范围" in answer["text"]
+    for forged in (f"need:{2**40}:take", f"ndop:{2**40}", f"ndpg:{2**40}"):
+        await emulator.callback_answer(
+            await forged_press(emulator, emulator.user(user_id=GRID_LEAD), forged)
+        )
     assert await status_of(session_factory, need_id) == NeedStatus.open
 
 
@@ -222,3 +226,25 @@ async def test_an_overdue_ticket_climbs_to_the_zone_once(
     zone_lead = emulator.user(user_id=ZONE_LEAD)
     assert len([m for m in zone_lead.messages() if "时限" in m.text]) == 1
     assert emulator.bot_messages(GROUP_ID) == []
+
+
+async def test_alert_and_need_buttons_forged_in_a_group_show_nothing(
+    emulator: TelegramEmulator,
+    application: Application,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await open_chats(emulator, session_factory)
+    (need_id,) = await report(application, session_factory, [NeedRequest("medicine", "药名")])
+    lead = emulator.user(user_id=GRID_LEAD)
+    group = emulator.group(chat_id=GROUP_ID)
+    await emulator.add_bot_to_group(group, by=lead)
+    in_group = await emulator.wait_until(lambda: emulator.bot_messages(GROUP_ID)[-1:], timeout=5)
+    before = group_texts(emulator, GROUP_ID)
+    for data in (f"need:{need_id}:take", f"ndop:{need_id}", "ndpg:0", "alack:1", "alpost:1"):
+        answer = await emulator.callback_answer(
+            await press_forged(emulator, lead, in_group[0], data)
+        )
+        assert answer["show_alert"] and "私聊" in str(answer["text"]), (data, answer)
+    assert group_texts(emulator, GROUP_ID) == before
+    assert "药名" not in before and "202" not in before
+    assert await status_of(session_factory, need_id) == NeedStatus.open
