@@ -14,6 +14,12 @@ class NoticeAck(CallbackData, prefix="ack"):
     notice_id: int
 
 
+class NoticeCancel(CallbackData, prefix="ncancel"):
+    """Cancel, on the author's message about a notice scheduled for later."""
+
+    notice_id: int
+
+
 class ClaimDecision(CallbackData, prefix="claimd"):
     claim_id: int
     approve: bool
@@ -39,6 +45,8 @@ def button(action: Action) -> InlineKeyboardButton:
     elif action.kind in NEED_STEPS:
         step, label = NEED_STEPS[action.kind]
         data = NeedPress(need_id=action.target_id, step=step)
+    elif action.kind is ActionKind.cancel_notice:
+        data, label = NoticeCancel(notice_id=action.target_id), "notice.cancel_button"
     elif action.kind is ActionKind.nudge_late:
         data, label = LateNudge(step_id=action.target_id), "chase.nudge_button"
     else:

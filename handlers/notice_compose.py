@@ -14,10 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import Raw, t
+from handlers.actions import button
 from handlers.directory import caller_scope
 from handlers.filters import private_buttons
 from models.access import Scope, scope_of
 from models.base import utcnow
+from models.messages import Action, ActionKind
 from models.notices import (
     NoticeDraft,
     NoticeRefused,
@@ -319,11 +321,16 @@ async def confirmed(
         await callback.answer(t("notice.not_allowed"), show_alert=True)
         return
     await callback.answer()
+    markup = None
     if send_at is None:
         status = t("notice.sending", id=notice.id)
     else:
         status = t("notice.scheduled", id=notice.id, when=send_at.strftime("%Y-%m-%d %H:%M"))
-    progress = await bot.send_message(callback.from_user.id, status)
+        # Until it goes, the author may take it back.
+        markup = InlineKeyboardMarkup(
+            inline_keyboard=[[button(Action(ActionKind.cancel_notice, notice.id))]]
+        )
+    progress = await bot.send_message(callback.from_user.id, status, reply_markup=markup)
     await set_progress_message(session, notice.id, progress.chat.id, progress.message_id)
 
 

@@ -1,4 +1,5 @@
-"""The "收到" button on every notice, /notices, and /notice N: who has acknowledged."""
+"""The "收到" button on every notice, Cancel on one scheduled for later, /notices, and
+/notice N: who has acknowledged."""
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
@@ -7,13 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import t
-from handlers.actions import NoticeAck
+from handlers.actions import NoticeAck, NoticeCancel
 from handlers.directory import caller_scope
 from handlers.filters import private_buttons
 from handlers.rendering import clip_html, plain_preview
+from models.access import scope_of
 from models.base import as_utc
 from models.notice_rollups import missing, reading_roots, recent_notices_for, rollup, totals
-from models.notices import acknowledge
+from models.notices import Cancellation, acknowledge, cancel_notice
 from models.org import Level
 
 # --- acknowledgement --------------------------------------------------------------------
@@ -29,6 +31,24 @@ async def acknowledged(
     await callback.answer(t("notice.acked") if outcome else t("notice.already_acked"))
     if isinstance(callback.message, Message) and callback.message.reply_markup is not None:
         await callback.message.edit_reply_markup(reply_markup=None)
+
+
+async def cancel_pressed(
+    callback: CallbackQuery, callback_data: NoticeCancel, session: AsyncSession, config: Config
+) -> None:
+    user = callback.from_user
+    scope = await scope_of(session, user.id, config.admins.telegram_ids)
+    outcome = await cancel_notice(session, callback_data.notice_id, user.id, scope)
+    if outcome is not Cancellation.cancelled:
+        await callback.answer(
+            t(f"notice.cancel_{outcome.value}", id=callback_data.notice_id), show_alert=True
+        )
+        return
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.edit_text(
+            t("notice.cancel_done", id=callback_data.notice_id), reply_markup=None
+        )
 
 
 # --- reading back -------------------------------------------------------------------------
@@ -108,9 +128,10 @@ def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
-    # Notices reach groups without buttons: this one is a member's own, in private chat.
-    private = private_buttons(router, NoticeAck)
+    # Notices reach groups without buttons: these are a member's own, in private chat.
+    private = private_buttons(router, NoticeAck, NoticeCancel)
     private.callback_query.register(acknowledged, NoticeAck.filter())
+    private.callback_query.register(cancel_pressed, NoticeCancel.filter())
     router.message.register(list_notices, Command("notices"))
     router.message.register(
         show_notice, Command("notice"), F.text.regexp(r"^/notice(@\w+)?\s+\d+\s*$")

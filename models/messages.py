@@ -18,6 +18,7 @@ class ActionKind(StrEnum):
     approve_claim = "approve_claim"
     decline_claim = "decline_claim"
     withdraw_claim = "withdraw_claim"
+    cancel_notice = "cancel_notice"
     acknowledge_alert = "acknowledge_alert"
     take_need = "take_need"
     resolve_need = "resolve_need"

@@ -6,6 +6,7 @@ Fan-out, reminders and escalations each write their outbox rows in the transacti
 records them, with dedupe keys, so a crash or a second run adds nothing twice.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -27,13 +28,15 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.access import Scope
+from models.access import Scope, scope_of
 from models.audit import record
 from models.base import Base, utcnow
 from models.messages import Action, ActionKind, NoticeBody
+from models.notify import tell
 from models.org import LEVELS, Level, Member, Node, Post, under
 from models.outbox.table import OutgoingMessage, enqueue
 from models.people import GroupChat
+from models.posts import Recipient
 
 
 class NoticeKind(StrEnum):
@@ -202,9 +205,13 @@ async def create_notice(session: AsyncSession, draft: NoticeDraft, scope: Scope)
     return notice
 
 
-async def dispatch_due_notices(session: AsyncSession) -> list[int]:
+async def dispatch_due_notices(
+    session: AsyncSession, command_centre_ids: Sequence[int]
+) -> list[int]:
     """Fans out every scheduled notice whose time has come (missed ones after downtime
-    too), each in its own transaction. Returns their ids."""
+    too), each in its own transaction; the author's authority is checked again first, so a
+    notice whose author no longer holds its scope (left the post, revoked) is cancelled
+    instead and the author told. Returns the ids of the notices settled either way."""
     due = list(
         await session.scalars(
             select(Notice.id).where(
@@ -212,12 +219,85 @@ async def dispatch_due_notices(session: AsyncSession) -> list[int]:
             )
         )
     )
+    settled: list[int] = []
     for notice_id in due:
         notice = await session.get(Notice, notice_id, with_for_update=True)
-        if notice is not None and notice.status == NoticeStatus.scheduled:
+        if notice is None or notice.status != NoticeStatus.scheduled:
+            continue
+        author = await scope_of(session, notice.author_telegram_id, tuple(command_centre_ids))
+        allowed = await may_send_to(session, author, notice.scope_node_id)
+        # Settled by a conditional update, so that a Cancel pressed meanwhile stands even on
+        # SQLite, where the lock above does nothing.
+        claimed = await session.execute(
+            update(Notice)
+            .where(Notice.id == notice_id, Notice.status == NoticeStatus.scheduled)
+            .values(status=NoticeStatus.dispatched if allowed else NoticeStatus.cancelled),
+            execution_options={"synchronize_session": False},
+        )
+        if not getattr(claimed, "rowcount", 0):
+            await session.rollback()
+            continue
+        if allowed:
             await _fan_out(session, notice)
-            await session.commit()
-    return due
+        else:
+            record(
+                session,
+                "notice.cancelled",
+                None,
+                notice_id=notice_id,
+                reason="author_without_scope",
+            )
+            await tell(
+                session,
+                [await _author(session, notice.author_telegram_id)],
+                "notice.cancelled_without_scope",
+                {"id": notice_id},
+                dedupe=f"{source_of(notice_id)}:cancelled",
+            )
+        await session.commit()
+        settled.append(notice_id)
+    return settled
+
+
+async def _author(session: AsyncSession, telegram_id: int) -> Recipient:
+    member_id = await session.scalar(select(Member.id).where(Member.telegram_id == telegram_id))
+    return Recipient(telegram_id, member_id)
+
+
+class Cancellation(StrEnum):
+    cancelled = "cancelled"
+    unknown = "unknown"
+    # Neither the author nor the command centre.
+    forbidden = "forbidden"
+    already_dispatched = "already_dispatched"
+    already_cancelled = "already_cancelled"
+
+
+async def cancel_notice(
+    session: AsyncSession, notice_id: int, telegram_id: int, scope: Scope
+) -> Cancellation:
+    """The author, or the command centre, withdraws a notice not yet sent. Commits."""
+    notice = await session.get(Notice, notice_id)
+    if notice is None:
+        return Cancellation.unknown
+    if notice.author_telegram_id != telegram_id and not scope.is_admin:
+        return Cancellation.forbidden
+    result = await session.execute(
+        update(Notice)
+        .where(Notice.id == notice_id, Notice.status == NoticeStatus.scheduled)
+        .values(status=NoticeStatus.cancelled),
+        execution_options={"synchronize_session": False},
+    )
+    if not getattr(result, "rowcount", 0):
+        await session.rollback()
+        status = await session.scalar(select(Notice.status).where(Notice.id == notice_id))
+        if status == NoticeStatus.cancelled:
+            return Cancellation.already_cancelled
+        return Cancellation.already_dispatched
+    by = "author" if notice.author_telegram_id == telegram_id else "command_centre"
+    record(session, "notice.cancelled", telegram_id, notice_id=notice_id, by=by)
+    await session.commit()
+    return Cancellation.cancelled
 
 
 async def bound_groups_in(session: AsyncSession, scope: Node | None) -> list[int]:

@@ -144,7 +144,7 @@ class Clock:
             self.sender.wake()
 
     async def _dispatch_scheduled_notices(self) -> None:
-        if await notice_jobs.dispatch_scheduled_notices(self.session_factory):
+        if await notice_jobs.dispatch_scheduled_notices(self.session_factory, self.config):
             self.sender.wake()
 
     async def _remind_and_escalate(self) -> None:

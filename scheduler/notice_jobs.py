@@ -18,9 +18,11 @@ from models.outbox.table import OutboxStatus, delivery_counts
 logger = logging.getLogger(__name__)
 
 
-async def dispatch_scheduled_notices(session_factory: async_sessionmaker[AsyncSession]) -> int:
+async def dispatch_scheduled_notices(
+    session_factory: async_sessionmaker[AsyncSession], config: Config
+) -> int:
     async with session_factory() as session:
-        due = await dispatch_due_notices(session)
+        due = await dispatch_due_notices(session, config.admins.telegram_ids)
     if due:
         logger.info("dispatched scheduled notices %s", due)
     return len(due)

@@ -77,7 +77,7 @@ async def test_a_scheduled_notice_fans_out_once_when_due(session: AsyncSession) 
         COUNTY_WIDE,
     )
     assert notice.status == NoticeStatus.scheduled
-    assert await dispatch_due_notices(session) == []
+    assert await dispatch_due_notices(session, (ADMIN,)) == []
     assert await outbox_rows(session, f"notice:{notice.id}") == []
 
     # Downtime past the due time: the sweep catches it up once.
@@ -85,8 +85,8 @@ async def test_a_scheduled_notice_fans_out_once_when_due(session: AsyncSession) 
         update(Notice).values(send_at=utcnow() - timedelta(minutes=5)).where(Notice.id == notice.id)
     )
     await session.commit()
-    assert await dispatch_due_notices(session) == [notice.id]
-    assert await dispatch_due_notices(session) == []
+    assert await dispatch_due_notices(session, (ADMIN,)) == [notice.id]
+    assert await dispatch_due_notices(session, (ADMIN,)) == []
     rows = await outbox_rows(session, f"notice:{notice.id}")
     assert sorted(row.chat_id for row in rows) == [20, 30, 31]  # not the grid lead
     # The rows name the notice and the action, never its text or a keyboard.

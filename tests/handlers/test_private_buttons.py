@@ -53,6 +53,7 @@ async def test_private_buttons_forged_in_a_group_are_refused_and_show_nothing(
         "claimd:1:1",
         "claimw:1",
         "ack:1",
+        "ncancel:1",
         "nsc:0",
         "ncf:1",
     ]
