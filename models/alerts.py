@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    delete,
     select,
     update,
 )
@@ -466,3 +467,15 @@ async def escalate_unacknowledged(
         await session.commit()
         escalated.append(alert_id)
     return escalated
+
+
+async def purge_alerts_older_than(session: AsyncSession, retention_days: int) -> int:
+    """Alerts raised more than ``retention_days`` ago go, with the household answers and
+    the words they keep, as old reports do. Commits."""
+    cutoff = utcnow() - timedelta(days=retention_days)
+    result = await session.execute(
+        delete(Alert).where(Alert.created_at < cutoff),
+        execution_options={"synchronize_session": False},
+    )
+    await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -4,7 +4,7 @@ those past their time limit climb to the zone lead and officer, once per opening
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.audit import record
@@ -108,3 +108,19 @@ async def sweep_needs(
 def _hours(limit: timedelta) -> int | float:
     hours = limit.total_seconds() / 3600
     return int(hours) if hours == int(hours) else round(hours, 1)
+
+
+async def purge_needs_older_than(session: AsyncSession, retention_days: int) -> int:
+    """Tickets settled (resolved or confirmed) and opened more than ``retention_days`` ago
+    go, with the household's note, as old reports do; an unsettled one stays a duty.
+    Commits."""
+    cutoff = utcnow() - timedelta(days=retention_days)
+    result = await session.execute(
+        delete(Need).where(
+            Need.opened_at < cutoff,
+            Need.status.in_((NeedStatus.resolved.value, NeedStatus.confirmed.value)),
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)

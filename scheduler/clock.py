@@ -18,7 +18,7 @@ from bot.forms import load_report_form, round_schedule
 from scheduler import claim_jobs, jobs, notice_jobs
 from scheduler.chase_jobs import SUMMARY_SWEEP_S, send_daily_summary, sweep_ladder
 from scheduler.report_jobs import OPEN_SWEEP_S, open_due_round, purge_old_reports
-from scheduler.response_jobs import SWEEP_S, sweep_alerts_and_needs
+from scheduler.response_jobs import SWEEP_S, purge_old_alerts_and_needs, sweep_alerts_and_needs
 from scheduler.sender import OutboxSender
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,22 @@ class Clock:
             **every,
         )
         self.scheduler.add_job(
-            self._sweep_alerts_and_needs, "interval", seconds=SWEEP_S, id="response.sweep", **every
+            self._sweep_alerts_and_needs,
+            "interval",
+            seconds=SWEEP_S,
+            id="alerts_needs_sweep",
+            **every,
+        )
+        self.scheduler.add_job(
+            purge_old_alerts_and_needs,
+            "interval",
+            hours=1,
+            kwargs={
+                "session_factory": self.session_factory,
+                "retention_days": self.config.reports.retention_days,
+            },
+            id="purge_old_alerts_and_needs",
+            **every,
         )
         # Reporting rounds open on time (freezing who is expected); old reports go.
         self.scheduler.add_job(

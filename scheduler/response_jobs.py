@@ -8,8 +8,8 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
-from models.alerts import escalate_unacknowledged
-from models.need_followup import sweep_needs
+from models.alerts import escalate_unacknowledged, purge_alerts_older_than
+from models.need_followup import purge_needs_older_than, sweep_needs
 from models.needs import NeedLimits
 
 logger = logging.getLogger(__name__)
@@ -33,3 +33,16 @@ async def sweep_alerts_and_needs(
     if moved:
         logger.info("%d need tickets moved on", moved)
     return len(escalated) + moved
+
+
+async def purge_old_alerts_and_needs(
+    session_factory: async_sessionmaker[AsyncSession], retention_days: int
+) -> int:
+    """Alerts and settled tickets older than the reports' retention: they hold household
+    answers too."""
+    async with session_factory() as session:
+        purged = await purge_alerts_older_than(session, retention_days)
+        purged += await purge_needs_older_than(session, retention_days)
+    if purged:
+        logger.info("purged %d alerts and need tickets older than %d days", purged, retention_days)
+    return purged

@@ -8,10 +8,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.access import scope_of
+from models.alerts import Alert, purge_alerts_older_than, raise_report_alerts
 from models.base import utcnow
-from models.forms import NeedRequest
+from models.forms import AlertMatch, NeedRequest
 from models.messages import ActionKind, Term, Text, decode
-from models.need_followup import sweep_needs
+from models.need_followup import purge_needs_older_than, sweep_needs
 from models.need_steps import Changed, NeedStep, allowed_steps, change_need
 from models.need_views import need_for, needs_in_scope, open_need_count
 from models.needs import NEED_PRIORITY, Need, NeedLimits, NeedStatus, open_report_needs
@@ -226,3 +227,33 @@ async def test_a_vacant_grid_sends_tickets_to_the_command_centre(
     assert told(await queued(session, f"need:{later}"), "need.opened") == [ADMIN]
     no_groups = await session.scalars(select(OutboxMessage).where(OutboxMessage.chat_id < 0))
     assert list(no_groups) == []
+
+
+async def test_settled_tickets_and_old_alerts_are_purged_with_the_reports(
+    county: None, session: AsyncSession
+) -> None:
+    settled, still_open = await report_needs(
+        session, [NeedRequest("medicine", "胰岛素"), NeedRequest("food", None)]
+    )
+    await step(session, settled, NeedStep.take, GRID_LEAD)
+    await step(session, settled, NeedStep.resolve, GRID_LEAD, "已送")
+    alert_ids = await raise_report_alerts(
+        session,
+        report_id=41,
+        household_id=await household(session, UNIT, "101"),
+        unit_node_id=await node_id(session, UNIT),
+        reporter_member_id=None,
+        matches=[AlertMatch("symptoms", ">", 0, "high", 3)],
+        command_centre=COMMAND_CENTRE,
+    )
+    await session.commit()
+    assert await purge_needs_older_than(session, 30) == 0
+    assert await purge_alerts_older_than(session, 30) == 0
+    long_ago = utcnow() - timedelta(days=31)
+    await session.execute(update(Need).values(opened_at=long_ago))
+    await session.execute(update(Alert).values(created_at=long_ago))
+    await session.commit()
+    assert await purge_needs_older_than(session, 30) == 1
+    assert await purge_alerts_older_than(session, 30) == len(alert_ids) == 1
+    remaining = list(await session.scalars(select(Need.id)))
+    assert remaining == [still_open]  # an open ticket is still somebody's duty
