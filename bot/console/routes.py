@@ -258,6 +258,7 @@ async def fragment(
         width=TREND_WIDTH,
         height=TREND_HEIGHT,
         pct=_pct,
+        silent_days=deps.config.console.silent_days,
     )
     deps._fragments[key] = html
     while len(deps._fragments) > 256:
