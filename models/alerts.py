@@ -34,7 +34,7 @@ from models.access import scope_of
 from models.audit import record
 from models.base import Base, utcnow
 from models.chain import ancestors_above, holders_at, private_addresses
-from models.forms import AlertMatch, Form, form_from_stored
+from models.forms import SEVERITIES, AlertMatch, Form, form_from_stored
 from models.messages import Action, ActionKind, AlertBody, Text
 from models.org import Member, Node, Post
 from models.outbox.table import URGENT_PRIORITY, OutgoingMessage, enqueue
@@ -185,7 +185,8 @@ async def raise_member_alert(
     return raised
 
 
-SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+# Most severe first, as the form lists them.
+SEVERITY_RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 
 
 async def raise_report_alerts(
@@ -283,7 +284,8 @@ async def _send_up(
             [_alert_message(alert_id, recipient) for recipient in private],
         )
         return Raised(alert_id, len(private), to_command_centre=False)
-    await _to_command_centre(session, alert_id, command_centre)
+    # Nobody stands above: the command centre gets it as the leads would have, at once.
+    await _to_command_centre(session, alert_id, command_centre, late=False)
     return Raised(alert_id, 0, to_command_centre=True)
 
 
@@ -307,12 +309,14 @@ def _command_centre_key(alert_id: int) -> str:
 
 
 async def _to_command_centre(
-    session: AsyncSession, alert_id: int, command_centre: Sequence[int]
+    session: AsyncSession, alert_id: int, command_centre: Sequence[int], *, late: bool
 ) -> int:
+    """The alert to the command centre (``late``: nobody above took it in time), once per
+    address, and marked so that no sweep sends it again."""
     messages = [
         OutgoingMessage(
             chat_id=recipient.telegram_id,
-            content=AlertBody(alert_id, escalated=True),
+            content=AlertBody(alert_id, escalated=late),
             actions=acknowledge_action(alert_id),
             dedupe_key=f"{_command_centre_key(alert_id)}:{recipient.telegram_id}",
             source=source_of(alert_id),
@@ -462,7 +466,7 @@ async def escalate_unacknowledged(
         if not getattr(claimed, "rowcount", 0):
             await session.rollback()
             continue
-        await _to_command_centre(session, alert_id, command_centre)
+        await _to_command_centre(session, alert_id, command_centre, late=True)
         record(session, "alert.escalated", None, alert_id=alert_id)
         await session.commit()
         escalated.append(alert_id)

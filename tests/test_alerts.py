@@ -129,7 +129,7 @@ async def test_a_zone_leads_alert_goes_straight_to_the_command_centre(
     )
     assert raised.to_command_centre
     rows = await queued(session, f"alert:{raised.alert_id}")
-    assert [(row.chat_id, key_of(row)) for row in rows] == [(ADMIN, "alert.escalated")]
+    assert [(row.chat_id, key_of(row)) for row in rows] == [(ADMIN, "alert")]
     # Already with the command centre: the sweep does not send it again.
     later = utcnow() + timedelta(hours=2)
     assert await escalate_unacknowledged(session, timedelta(minutes=15), [ADMIN], later) == []
@@ -238,7 +238,7 @@ async def test_where_every_post_above_is_vacant_the_command_centre_hears_at_once
     await session.commit()
     alert_id = await unit_lead_alert(session)
     rows = await queued(session, f"alert:{alert_id}")
-    assert [(row.chat_id, key_of(row)) for row in rows] == [(ADMIN, "alert.escalated")]
+    assert [(row.chat_id, key_of(row)) for row in rows] == [(ADMIN, "alert")]
 
 
 async def test_a_report_alert_words_field_and_answer_in_each_readers_language(
