@@ -14,7 +14,7 @@ from models.directory import (
     coverage_by_level,
     holdings,
     log_lookup,
-    member_by_username,
+    members_by_username,
 )
 from models.org import Node
 from models.posts import node_by_path, posts_of
@@ -130,22 +130,26 @@ async def whois(
 async def whois_member(
     message: Message, session: AsyncSession, scope: Scope, username: str
 ) -> None:
-    member = await member_by_username(session, username)
-    posts = await posts_of(session, member.id) if member else []
-    visible = []
-    for post in posts:
-        node = await session.get(Node, post.node_id)
-        if node is not None and scope.sees(node):
-            visible.append(post)
-    if member is None or (not visible and not scope.is_admin):
+    # A username may have passed between accounts: each member last seen with it is shown.
+    sections = []
+    for member in await members_by_username(session, username):
+        visible = []
+        for post in await posts_of(session, member.id):
+            node = await session.get(Node, post.node_id)
+            if node is not None and scope.sees(node):
+                visible.append(post)
+        if not visible and not scope.is_admin:
+            continue
+        lines = [t("whois.member", name=member.name, phone=member.phone or "—")]
+        lines.extend(
+            t("whois.member_post", title=post_title(post.level, post.role), path=post.path)
+            for post in visible
+        )
+        sections.append("\n".join(lines))
+    if not sections:
         await message.answer(t("whois.unknown_member", username=username))
         return
-    lines = [t("whois.member", name=member.name, phone=member.phone or "—")]
-    lines.extend(
-        t("whois.member_post", title=post_title(post.level, post.role), path=post.path)
-        for post in visible
-    )
-    await message.answer("\n".join(lines))
+    await message.answer("\n\n".join(sections))
 
 
 def setup() -> Router:

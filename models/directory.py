@@ -10,6 +10,7 @@ from models.audit import record
 from models.base import as_utc
 from models.messages import PostRef
 from models.org import LEVELS, Level, Member, Node, Post, under
+from models.refusals import Refused
 from models.system import AuditEntry
 
 
@@ -99,10 +100,24 @@ async def holdings(session: AsyncSession, node_id: int) -> list[Holding]:
     return [Holding(*row) for row in rows]
 
 
-async def member_by_username(session: AsyncSession, username: str) -> Member | None:
-    return await session.scalar(
-        select(Member).where(Member.username == username.lstrip("@").lower())
+async def members_by_username(session: AsyncSession, username: str) -> list[Member]:
+    """Every member last seen with the @username. Usernames pass from one account to
+    another and each member keeps the one it was last seen with, so there may be several."""
+    rows = await session.scalars(
+        select(Member).where(Member.username == username.lstrip("@").lower()).order_by(Member.id)
     )
+    return list(rows)
+
+
+async def member_by_username(session: AsyncSession, username: str) -> Member | None:
+    """The one member last seen with the @username; ``Refused`` when several were, since the
+    name then does not tell who is meant (the Telegram id does)."""
+    members = await members_by_username(session, username)
+    if len(members) > 1:
+        raise Refused(
+            "assign.ambiguous_username", username=username.lstrip("@"), count=len(members)
+        )
+    return members[0] if members else None
 
 
 async def recent_audit(session: AsyncSession, limit: int) -> list[AuditEntry]:
