@@ -21,13 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Config
 from bot.forms import consequences
 from bot.i18n import t
+from handlers.report_common import refuse, reporter_of, sheet_view, show
 from handlers.report_views import (
     FieldAnswer,
     FormConfirm,
-    refuse,
-    reporter_of,
-    sheet_view,
-    show,
     step_keyboard,
     step_text,
     summary_keyboard,

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Config
 from bot.forms import consequences, round_schedule
 from bot.i18n import t
+from handlers.report_common import refuse, reporter_of, sheet_view, show
 from handlers.report_form import (
     Reporting,
     confirm_pressed,
@@ -38,10 +39,6 @@ from handlers.report_views import (
     card_text,
     confirm_all_keyboard,
     local_time,
-    refuse,
-    reporter_of,
-    sheet_view,
-    show,
     units_keyboard,
 )
 from models.base import utcnow
