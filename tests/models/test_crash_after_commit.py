@@ -1,11 +1,10 @@
 """A crash right after an event's commit loses none of its messages.
 
-Each event (registering, leaving, a revoke, an assignment) queues its messages in its own
-transaction (``models.notify.tell``). Here the process "dies" the moment the event's commit
-returns: the commit goes through, then the domain function is stopped by an exception, so
-nothing after it runs (no reply, no handler code, and no sender was running). A bot started
-afresh must then deliver every message of the event, and exactly once. (Claims and decisions:
-tests/handlers/test_crash_after_commit.py.)
+Each event (registering, leaving, a revoke, an assignment, a claim, a decision) queues its
+messages in its own transaction (``models.notify.tell``). Here the process "dies" the moment
+the event's commit returns: the commit goes through, then the domain function is stopped by
+an exception, so nothing after it runs (no reply, no handler code, and no sender was
+running). A bot started afresh must then deliver every message of the event, exactly once.
 """
 
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,13 +15,17 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
+from models.access import scope_of
 from models.assignments import assign_post, revoke_post
+from models.claims import decide_claim, offer_claim, open_claim
+from models.groups import bind_group
 from models.invites import create_invites, lookup_invite
 from models.org import Role
 from models.registration import get_or_create_member, register_by_invite
 from models.resignation import leave_post
 from tests.emulator import Limits, TelegramEmulator
 from tests.fixtures import (
+    BUILDING,
     GRID,
     UNIT,
     ZONE,
@@ -38,7 +41,8 @@ from tests.fixtures import (
 
 TOKEN = "123456:TEST-wuji-crash-after-commit"
 ADMIN_ID = 900_001
-ZONE_LEAD, GRID_LEAD, NEWCOMER = 3001, 3002, 5002
+ZONE_LEAD, GRID_LEAD, BUILDING_LEAD, VOLUNTEER, NEWCOMER = 3001, 3002, 3003, 5001, 5002
+GROUP_ID = -5001
 
 
 class ProcessDied(Exception):
@@ -135,12 +139,55 @@ async def assignment(session: AsyncSession) -> tuple[Callable[[], Awaitable[obje
     return event, Expected(GRID_LEAD, "县指挥部已任命您为")
 
 
+async def claim_link(session: AsyncSession) -> int:
+    """The volunteer tapped 1号楼/1单元's lead post in 阳光小区's bound group: the id of the
+    claim link the tap issued."""
+    admin = await scope_of(session, ADMIN_ID, [ADMIN_ID])
+    grid = await node_at(session, GRID)
+    await bind_group(session, GROUP_ID, "阳光小区志愿者群", grid.id, admin, ADMIN_ID)
+    unit_lead = await post_id(session, UNIT)
+    offer = await offer_claim(session, GROUP_ID, unit_lead, VOLUNTEER, max_open_per_member=1)
+    assert offer.check.token_id is not None, offer
+    return offer.check.token_id
+
+
+async def claim(session: AsyncSession) -> tuple[Callable[[], Awaitable[object]], Expected]:
+    await hold_post(session, BUILDING_LEAD, BUILDING, name="赵强")
+    link = await claim_link(session)
+
+    def event() -> Awaitable[object]:
+        return open_claim(
+            session, link, VOLUNTEER, "刘志愿", "+8613909719999", "zh_Hans", None, [ADMIN_ID]
+        )
+
+    return event, Expected(
+        BUILDING_LEAD, "刘志愿（手机 +8613909719999）申请认领", ("✅ 同意", "❌ 不同意")
+    )
+
+
+async def decision(session: AsyncSession) -> tuple[Callable[[], Awaitable[object]], Expected]:
+    await hold_post(session, BUILDING_LEAD, BUILDING, name="赵强")
+    opened = await open_claim(
+        session, await claim_link(session), VOLUNTEER, "刘志愿", "+8613909719999", "zh_Hans"
+    )
+    assert opened.claim_id is not None
+    claim_id = opened.claim_id
+    decider = await scope_of(session, BUILDING_LEAD, [ADMIN_ID])
+
+    def event() -> Awaitable[object]:
+        return decide_claim(session, claim_id, True, decider, BUILDING_LEAD)
+
+    return event, Expected(VOLUNTEER, "已获批准")
+
+
 EVENTS: dict[str, Prepare] = {
     "registration": registration,
     "registration held for the command centre": registration_held,
     "leave": leaving,
     "revoke": revoke,
     "assign": assignment,
+    "claim": claim,
+    "decision": decision,
 }
 
 
@@ -169,7 +216,7 @@ async def test_a_crash_right_after_the_events_commit_loses_no_message(
     session_factory: async_sessionmaker[AsyncSession],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    started(emulator, ADMIN_ID, ZONE_LEAD, GRID_LEAD, NEWCOMER)
+    started(emulator, ADMIN_ID, ZONE_LEAD, GRID_LEAD, BUILDING_LEAD, VOLUNTEER, NEWCOMER)
     async with session_factory() as session:
         await import_example_county(session)
         event, expected = await EVENTS[name](session)
