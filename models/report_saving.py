@@ -87,9 +87,13 @@ async def save_report(
         saved_answers: dict[str, Answer] | None = form.clean(answers or {})
     elif how is ReportHow.no_change:
         last = await last_answers(session, [household_id], found.report_round.date)
-        if household_id not in last:
+        saved_answers = (
+            _unchanged(form, last[household_id][0], found.household)
+            if household_id in last
+            else None
+        )
+        if saved_answers is None:
             raise Refused("reports.no_last_report", room=room)
-        saved_answers = _unchanged(form, last[household_id][0], found.household)
     else:
         how = ReportHow.nobody_home
         saved_answers = None
@@ -172,11 +176,13 @@ async def save_unit_unchanged(
     without_last: list[str] = []
     alert_ids: list[int] = []
     for report, household in rows:
-        if household.id not in last:
+        answers = (
+            _unchanged(form, last[household.id][0], household) if household.id in last else None
+        )
+        if answers is None:
             without_last.append(household.room)
             continue
         found = Target(report, report_round, household, unit)
-        answers = _unchanged(form, last[household.id][0], household)
         how = ReportHow.unit_no_change
         outcome = await _write(
             session,
@@ -208,11 +214,17 @@ async def save_unit_unchanged(
     )
 
 
-def _unchanged(form: Form, last: Mapping[str, Any], household: Household) -> dict[str, Answer]:
-    """The last answers this form still takes, with the household's attributes as they are."""
+def _unchanged(
+    form: Form, last: Mapping[str, Any], household: Household
+) -> dict[str, Answer] | None:
+    """The last answers this form still takes, with the household's attributes as they are;
+    None when they no longer make a whole report (the form has gained a question)."""
     answers = form.copied(last)
     answers.update(_attributes(form.household_fields(), household.attributes or {}))
-    return answers
+    try:
+        return form.clean(answers)
+    except Refused:
+        return None
 
 
 def _attributes(fields: Sequence[FormField], values: Mapping[str, Any]) -> dict[str, Answer]:

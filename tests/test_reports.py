@@ -360,6 +360,7 @@ async def test_no_change_copies_the_last_answers_but_asks_needs_anew(
         "test_status": "negative",
         "isolation": "none",
         "vulnerable": ["aged_80_plus"],
+        "needs": [],
     }
 
     # All remaining: the second household has no earlier report and is left for the form.
@@ -576,3 +577,36 @@ async def test_the_clock_opens_the_round_on_time_and_purges_old_ones(
         rounds = list(await session.scalars(select(ReportRound)))
         assert [report_round.date for report_round in rounds] == [SCHEDULE.day_at(utcnow())]
         assert rounds[0].households_expected == 40 and rounds[0].id != old
+
+
+async def test_no_change_is_refused_when_the_form_has_gained_a_question(
+    session: AsyncSession, form: Form, tmp_path: Path
+) -> None:
+    await county(session)
+    reporter = await reporter_for(session, await seat(session, UNIT, "lead", 5001))
+    yesterday = await open_round(session, SCHEDULE, form, date(2026, 3, 1))
+    household = (await households_of(session, UNIT))[0]
+    await save_report(
+        session, reporter, SETTINGS, round_id=yesterday.id, household_id=household.id,
+        revision=0, how=ReportHow.form, answers=CALM, now=inside(yesterday),
+    )  # fmt: skip
+    changed_path = tmp_path / "form.toml"
+    changed_path.write_text(
+        DEFAULT_FORM_PATH.read_text(encoding="utf-8")
+        + '[[fields]]\nid = "masks"\nkind = "integer"\nmax = 99\n'
+        + 'label = { zh_Hans = "口罩数", en = "Masks" }\n',
+        encoding="utf-8",
+    )
+    today = await open_round(session, SCHEDULE, load_form(changed_path), date(2026, 3, 2))
+    with pytest.raises(Refused) as refused:
+        await save_report(
+            session, reporter, SETTINGS, round_id=today.id, household_id=household.id,
+            revision=0, how=ReportHow.no_change, now=inside(today),
+        )  # fmt: skip
+    assert refused.value.key == "reports.no_last_report"
+    unit = await node_by_path(session, UNIT)
+    assert unit is not None
+    outcome = await save_unit_unchanged(
+        session, reporter, SETTINGS, round_id=today.id, unit_id=unit.id, now=inside(today)
+    )
+    assert outcome.saved == 0 and "101" in outcome.without_last
