@@ -76,10 +76,14 @@ class SummaryTime:
 async def summary_pending(
     session: AsyncSession, schedule: SummaryTime, now: datetime
 ) -> date | None:
-    """The day whose summary is due and not yet sent, if any."""
+    """The day whose summary is due and not yet sent, if any: the latest day whose summary
+    time has passed, when it had a round (a bot first started today sends no summary of a
+    day it did not run)."""
     day = schedule.due_day(now)
     sent = await session.scalar(select(ChaseSummary.id).where(ChaseSummary.day == day))
-    return None if sent is not None else day
+    if sent is not None or await round_on(session, day) is None:
+        return None
+    return day
 
 
 @dataclass(frozen=True)
