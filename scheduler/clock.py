@@ -66,7 +66,7 @@ class Clock:
                 "session_factory": self.session_factory,
                 "older_than": timedelta(days=self.config.outbox.retention_days),
             },
-            id="outbox.purge",
+            id="purge_outbox",
             **every,
         )
         self.scheduler.add_job(
