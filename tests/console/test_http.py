@@ -5,9 +5,10 @@ import csv
 import io
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +24,9 @@ from models.system import AuditEntry
 from tests.console.fixtures import ADMIN_ID, console_app, console_config, county_in_round
 from tests.fixtures import GRID, OTHER_ZONE, UNIT, hold_post, node_at
 
+# The console's test client: aiohttp's is generic in the request and application types.
+Client = TestClient[web.Request, web.Application]
+
 
 @pytest.fixture
 def config(db_url: str) -> Config:
@@ -32,7 +36,7 @@ def config(db_url: str) -> Config:
 @pytest.fixture
 async def client(
     config: Config, session_factory: async_sessionmaker[AsyncSession]
-) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+) -> AsyncIterator[Client]:
     async with TestClient(TestServer(console_app(config, session_factory))) as client:
         yield client
 
@@ -41,7 +45,7 @@ async def admin(session: AsyncSession) -> Member:
     return await get_or_create_member(session, ADMIN_ID, "指挥中心", None, "zh_Hans")
 
 
-async def log_in(client: TestClient, token: str) -> None:  # type: ignore[type-arg]
+async def log_in(client: Client, token: str) -> None:
     landing = await client.get(f"/console/login?token={token}")
     assert landing.status == 200 and token in await landing.text()
     opened = await client.post("/console/login", data={"token": token}, allow_redirects=False)
@@ -49,8 +53,8 @@ async def log_in(client: TestClient, token: str) -> None:  # type: ignore[type-a
 
 
 async def test_the_link_opens_once_and_sets_a_strict_httponly_cookie(
-    client: TestClient,
-    session: AsyncSession,  # type: ignore[type-arg]
+    client: Client,
+    session: AsyncSession,
 ) -> None:
     await county_in_round(session)
     token = await issue_link(session, await admin(session), timedelta(minutes=5))
@@ -70,8 +74,8 @@ async def test_the_link_opens_once_and_sets_a_strict_httponly_cookie(
 
 
 async def test_an_expired_link_opens_nothing(
-    client: TestClient,
-    session: AsyncSession,  # type: ignore[type-arg]
+    client: Client,
+    session: AsyncSession,
 ) -> None:
     await county_in_round(session)
     token = await issue_link(
@@ -93,8 +97,8 @@ async def test_https_base_url_makes_the_cookie_secure(
 
 
 async def test_a_lead_sees_its_subtree_and_gets_403_without_data_elsewhere(
-    client: TestClient,
-    session: AsyncSession,  # type: ignore[type-arg]
+    client: Client,
+    session: AsyncSession,
 ) -> None:
     await county_in_round(session)
     lead = await hold_post(session, 701, GRID, name="王芳")
@@ -121,8 +125,8 @@ async def test_a_lead_sees_its_subtree_and_gets_403_without_data_elsewhere(
 
 
 async def test_console_again_or_losing_the_post_ends_the_session_at_once(
-    client: TestClient,
-    session: AsyncSession,  # type: ignore[type-arg]
+    client: Client,
+    session: AsyncSession,
 ) -> None:
     await county_in_round(session)
     lead = await hold_post(session, 702, GRID)
@@ -144,8 +148,8 @@ async def test_console_again_or_losing_the_post_ends_the_session_at_once(
 
 
 async def test_views_and_exports_are_audited_and_the_export_is_injection_safe(
-    client: TestClient,
-    session: AsyncSession,  # type: ignore[type-arg]
+    client: Client,
+    session: AsyncSession,
 ) -> None:
     from tests.console.fixtures import CALM, save
 
@@ -168,8 +172,8 @@ async def test_views_and_exports_are_audited_and_the_export_is_injection_safe(
 
 
 async def test_the_stream_pushes_panels_when_a_report_is_saved(
-    client: TestClient,
-    session: AsyncSession,  # type: ignore[type-arg]
+    client: Client,
+    session: AsyncSession,
 ) -> None:
     from tests.console.fixtures import save
 
@@ -190,7 +194,7 @@ async def test_the_stream_pushes_panels_when_a_report_is_saved(
     assert await member_by_telegram_id(session, ADMIN_ID) is not None
 
 
-def _minutes_ago(minutes: int):  # type: ignore[no-untyped-def]
+def _minutes_ago(minutes: int) -> datetime:
     from models.base import utcnow
 
     return utcnow() - timedelta(minutes=minutes)
