@@ -285,9 +285,13 @@ async def late_units(
         .group_by(HouseholdReport.unit_id)
         .subquery()
     )
-    count = int(await session.scalar(select(func.count()).select_from(missing)) or 0)
     top = (
-        select(missing.c.unit_id, missing.c.missing)
+        select(
+            missing.c.unit_id,
+            missing.c.missing,
+            # Every late unit's count in the same pass: a window over the grouped rows.
+            func.count().over().label("late_units"),
+        )
         .order_by(missing.c.missing.desc(), missing.c.unit_id)
         .limit(limit)
         .subquery()
@@ -298,6 +302,7 @@ async def late_units(
                 Node.id,
                 Node.path,
                 top.c.missing,
+                top.c.late_units,
                 Node.zone_id,
                 Node.grid_id,
                 Node.building_id,
@@ -312,7 +317,8 @@ async def late_units(
     ).all()
     ancestors: set[int] = set()
     units: dict[int, dict[str, Any]] = {}
-    for unit_id, path, count_missing, zone_id, grid_id, building_id, role, name, reach in rows:
+    count = int(rows[0][3]) if rows else 0
+    for unit_id, path, count_missing, _, zone_id, grid_id, building_id, role, name, reach in rows:
         entry = units.setdefault(
             unit_id,
             {
@@ -617,21 +623,15 @@ async def trend(
         return []
     by_id = {report_round.id: report_round for report_round in rounds}
     reported = HouseholdReport.status != ReportStatus.missing.value
-    due = (
-        select(ReportRound.due_at)
-        .where(ReportRound.id == HouseholdReport.round_id)
-        .scalar_subquery()
-    )
+    on_time = and_(reported, HouseholdReport.reported_at <= ReportRound.due_at)
     rows = await session.execute(
         select(
             HouseholdReport.round_id,
             func.count(HouseholdReport.id),
             func.coalesce(func.sum(case((reported, 1), else_=0)), 0),
-            func.coalesce(
-                func.sum(case((and_(reported, HouseholdReport.reported_at <= due), 1), else_=0)),
-                0,
-            ),
+            func.coalesce(func.sum(case((on_time, 1), else_=0)), 0),
         )
+        .join(ReportRound, ReportRound.id == HouseholdReport.round_id)
         .where(HouseholdReport.round_id.in_(list(by_id)), _report_within(node))
         .group_by(HouseholdReport.round_id)
     )

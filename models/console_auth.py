@@ -15,9 +15,10 @@ from sqlalchemy import ForeignKey, Index, Integer, String, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from models.access import Scope
 from models.audit import record
 from models.base import Base, utcnow
-from models.org import Member
+from models.org import Member, Node, Post
 
 TOKEN_BYTES = 32
 
@@ -162,3 +163,26 @@ async def end_session(session: AsyncSession, session_token: str) -> None:
         execution_options={"synchronize_session": False},
     )
     await session.commit()
+
+
+async def live_scopes(
+    session: AsyncSession, admin_ids: list[int] | tuple[int, ...], now: datetime | None = None
+) -> dict[str, Scope]:
+    """Every live session's scope by token hash, in one query: what open live streams
+    check on each push instead of a query each. A session whose member holds no post and
+    is not of the command centre has none."""
+    moment = now or utcnow()
+    rows = await session.execute(
+        select(ConsoleSession.token_hash, Member.telegram_id, Node.id, Node.level)
+        .join(Member, Member.id == ConsoleSession.member_id)
+        .outerjoin(Post, Post.holder_id == Member.id)
+        .outerjoin(Node, Node.id == Post.node_id)
+        .where(ConsoleSession.ended_at.is_(None), ConsoleSession.expires_at > moment)
+    )
+    found: dict[str, tuple[bool, set[tuple[int, str]]]] = {}
+    for digest, telegram_id, node_id, level in rows:
+        entry = found.setdefault(digest, (telegram_id in admin_ids, set()))
+        if node_id is not None:
+            entry[1].add((node_id, level))
+    scopes = {digest: Scope(admin, frozenset(roots)) for digest, (admin, roots) in found.items()}
+    return {digest: scope for digest, scope in scopes.items() if not scope.is_empty}

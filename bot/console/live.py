@@ -56,7 +56,7 @@ class VersionWatcher:
                 logger.exception("console: could not read the data version")
 
     async def wait_past(self, generation: int, within_s: float) -> int:
-        """The generation once it is past ``generation``, or as it stands after ``within_s`` seconds."""
+        """The generation once past ``generation``, or as it stands after ``within_s`` seconds."""
         if self.generation > generation:
             return self.generation
         async with self._changed:

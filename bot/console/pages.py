@@ -73,15 +73,23 @@ class PanelCache:
             self._panels.popitem(last=False)
 
     async def trend(
-        self, session: AsyncSession, node: Node | None, now: datetime
+        self,
+        session: AsyncSession,
+        node: Node | None,
+        now: datetime,
+        current: console.TrendPoint | None,
     ) -> list[console.TrendPoint]:
+        """The last rounds' points: closed rounds' from memory once read, the current
+        round's from the progress panel's totals (``current``), the rest read now."""
         rounds = await console.recent_rounds(session)
         node_id = node.id if node else None
-        wanted = [r for r in rounds if (r.id, node_id) not in self._trend]
+        known = {current.round_id: current} if current else {}
+        wanted = [r for r in rounds if (r.id, node_id) not in self._trend and r.id not in known]
         fresh = {point.round_id: point for point in await console.trend(session, wanted, node)}
         for report_round in wanted:
             if as_utc(report_round.closes_at) <= now:
                 self._trend[(report_round.id, node_id)] = fresh[report_round.id]
+        fresh.update(known)
         return [self._trend.get((r.id, node_id)) or fresh[r.id] for r in rounds]
 
 
@@ -130,7 +138,18 @@ async def build_panels(
         NeedLimits(config.needs.due_hours),
         moment,
     )
-    trend = await cache.trend(session, node, moment)
+    current = (
+        console.TrendPoint(
+            report_round.id,
+            report_round.date.isoformat(),
+            totals.expected,
+            totals.reported,
+            totals.on_time,
+        )
+        if report_round is not None
+        else None
+    )
+    trend = await cache.trend(session, node, moment, current)
     return Panels(
         as_of=moment.astimezone(zone).strftime("%H:%M:%S"),
         report_round=report_round,

@@ -6,6 +6,7 @@ data in the body."""
 import asyncio
 import csv
 import io
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from bot.console.pages import TREND_HEIGHT, TREND_WIDTH, PanelCache, build_panel
 from models import console
 from models.access import Scope, scope_of
 from models.audit import record
-from models.console_auth import end_session, open_link, session_member
+from models.console_auth import end_session, live_scopes, open_link, session_member, token_hash
 from models.org import Member, Node
 from models.rounds import form_of
 from models.spreadsheets import csv_safe, xlsx_bytes
@@ -45,6 +46,11 @@ class ConsoleDeps:
     cache: PanelCache = field(default_factory=PanelCache)
     watcher: VersionWatcher = field(init=False)
     _fragments: "OrderedDict[tuple[object, ...], str]" = field(default_factory=OrderedDict)
+    # Panels being built: every viewer woken by the same change waits for the one build.
+    _building: dict[tuple[object, ...], "asyncio.Task[str]"] = field(default_factory=dict)
+    # Live sessions' scopes as read at (generation, monotonic time), for the streams.
+    _scopes: tuple[int, float, dict[str, Scope]] = (-1, 0.0, {})
+    _scopes_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self.watcher = VersionWatcher(self.session_factory, self.config.console.poll_every_s)
@@ -229,41 +235,53 @@ async def home(request: web.Request) -> web.Response:
         return _render(request, "roots.html", viewer.locale, nodes=nodes)
 
 
-async def fragment(
-    request: web.Request, session: AsyncSession, node: Node | None, locale: str
-) -> str:
-    """The panels' HTML for the node in ``locale`` at the current data generation, rendered
-    once and shared by every viewer of it."""
+async def fragment(request: web.Request, node: Node | None, locale: str) -> str:
+    """The panels' HTML for the node in ``locale`` at the current data generation, built
+    once and shared by every viewer of it, however many ask at the same moment."""
     deps = request.app[DEPS]
     key = (node.id if node else None, locale, deps.watcher.generation)
     found = deps._fragments.get(key)
     if found is not None:
         return found
-    # A unit's answers go to whoever may open it: its scope is what chat's /report and
-    # export show them to (models.access); the route checked it.
-    panels = await build_panels(session, deps.config, node, locale, True, deps.cache)
-    env = request.app[JINJA]
+    building = deps._building.get(key)
+    if building is None:
+        building = asyncio.create_task(_build_fragment(request.app, node, locale))
+        deps._building[key] = building
+        building.add_done_callback(lambda _task: deps._building.pop(key, None))
+    html = await asyncio.shield(building)
+    deps._fragments[key] = html
+    while len(deps._fragments) > 256:
+        deps._fragments.popitem(last=False)
+    return html
+
+
+async def _build_fragment(app: web.Application, node: Node | None, locale: str) -> str:
+    deps = app[DEPS]
+    async with deps.session_factory() as session:
+        # A unit's answers go to whoever may open it: its scope is what chat's /report and
+        # export show them to (models.access); the route checked it.
+        panels = await build_panels(session, deps.config, node, locale, True, deps.cache)
     zone = deps.zone
 
     def local(moment: datetime | None, fmt: str = "%H:%M") -> str:
         return moment.astimezone(zone).strftime(fmt) if moment else ""
 
-    html = env.get_template("panels.html").render(
-        tr=_tr(deps, locale),
-        locale=locale,
-        p=panels,
-        node=node,
-        local=local,
-        buckets=[name for name, _ in console.AGE_BUCKETS],
-        width=TREND_WIDTH,
-        height=TREND_HEIGHT,
-        pct=_pct,
-        silent_days=deps.config.console.silent_days,
+    return (
+        app[JINJA]
+        .get_template("panels.html")
+        .render(
+            tr=_tr(deps, locale),
+            locale=locale,
+            p=panels,
+            node=node,
+            local=local,
+            buckets=[name for name, _ in console.AGE_BUCKETS],
+            width=TREND_WIDTH,
+            height=TREND_HEIGHT,
+            pct=_pct,
+            silent_days=deps.config.console.silent_days,
+        )
     )
-    deps._fragments[key] = html
-    while len(deps._fragments) > 256:
-        deps._fragments.popitem(last=False)
-    return html
 
 
 def _pct(share: float | None) -> str:
@@ -281,7 +299,7 @@ async def page(request: web.Request) -> web.Response:
         if not allowed:
             return _forbidden(request, viewer)
         await deps.watcher.look()
-        html = await fragment(request, session, node, viewer.locale)
+        html = await fragment(request, node, viewer.locale)
         crumbs = await console.breadcrumbs(session, node)
         record(
             session,
@@ -344,20 +362,19 @@ async def stream(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
+    digest = token_hash(request.cookies.get(COOKIE, ""))
     deps.watcher.viewers += 1
     try:
         while True:
             current = await deps.watcher.wait_past(generation, KEEP_ALIVE_S)
-            async with deps.session_factory() as session:
-                viewer = await viewer_of(request, session)
-                still, node = await _target(session, viewer, target) if viewer else (False, None)
-                if viewer is None or not still:
-                    await response.write(_event("ended", "ended"))
-                    break
-                if current == generation:
-                    await response.write(b": keep-alive\n\n")
-                    continue
-                html = await fragment(request, session, node, viewer.locale)
+            scope = (await live_scopes_now(deps)).get(digest)
+            if scope is None or not (scope.is_admin if node is None else scope.sees(node)):
+                await response.write(_event("ended", "ended"))
+                break
+            if current == generation:
+                await response.write(b": keep-alive\n\n")
+                continue
+            html = await fragment(request, node, viewer.locale)
             generation = current
             await response.write(_event("panels", html, generation))
     except (ConnectionResetError, asyncio.CancelledError):
@@ -365,6 +382,19 @@ async def stream(request: web.Request) -> web.StreamResponse:
     finally:
         deps.watcher.viewers -= 1
     return response
+
+
+async def live_scopes_now(deps: ConsoleDeps) -> dict[str, Scope]:
+    """Every live session's scope, read once per data generation (and at least every
+    keep-alive interval, for sessions that expire) for all open streams together: a post
+    lost or a new /console is audited, which moves the generation."""
+    async with deps._scopes_lock:
+        generation, read_at, scopes = deps._scopes
+        if generation != deps.watcher.generation or time.monotonic() - read_at > KEEP_ALIVE_S:
+            async with deps.session_factory() as session:
+                scopes = await live_scopes(session, deps.config.admins.telegram_ids)
+            deps._scopes = (deps.watcher.generation, time.monotonic(), scopes)
+        return scopes
 
 
 # --- export ---------------------------------------------------------------------------

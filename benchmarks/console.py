@@ -1,0 +1,287 @@
+"""The web console on the seed county mid-round.
+
+    python -m benchmarks.console [--viewers 50] [--rate 100] [--seconds 8]
+
+1. The county-level page's data (every panel, ``bot.console.pages.build_panels``) on the
+   seed county with 14 rounds, today's 60 % reported: median of repeated builds, cold (no
+   trend points kept) and warm (closed rounds' trend points kept, as the console does).
+2. Report saves through the domain (``save_report``, what /report's handler calls), as fast
+   as they go, without and then with ``--viewers`` live streams open on the county page;
+   then paced at ``--rate`` per second with the viewers, to check that rate is held.
+   There is no updates benchmark harness yet (benchmarks/updates.py), so the bot's update
+   rate is measured as its report saves per second.
+
+The last line printed is one JSON object.
+"""
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Config
+from bot.console import ConsoleDeps, setup_console
+from bot.console.pages import PanelCache, build_panels
+from bot.forms import DEFAULT_FORM_PATH
+from bot.i18n import create_i18n
+from models.access import Scope
+from models.console_auth import issue_link, open_link
+from models.db import create_engine, create_session_factory
+from models.forms import load_form
+from models.migrate import upgrade
+from models.registration import get_or_create_member
+from models.report_saving import Consequences, save_report
+from models.reports import Reporter
+from models.rounds import HouseholdReport, ReportHow, RoundSchedule, open_round
+from models.seed import seed_demo
+
+ADMIN_ID = 900_001
+ZONE = "Asia/Shanghai"
+SCHEDULE = RoundSchedule(
+    datetime.min.time(), datetime.strptime("10:00", "%H:%M").time(), datetime.min.time(), ZONE
+)
+REPORTER = Reporter(ADMIN_ID, None, Scope(is_admin=True, roots=frozenset()))
+SETTINGS = Consequences(nobody_home_flag_after=3, command_centre=(ADMIN_ID,))
+ANSWERS = {
+    "people_at_home": 3,
+    "symptoms": 0,
+    "test_status": "negative",
+    "isolation": "none",
+    "vulnerable": ["aged_80_plus"],
+    "needs": [],
+    "note": "一切正常",
+}
+
+
+async def seed(session_factory: async_sessionmaker[AsyncSession]) -> int:
+    """The seed county, 13 past rounds (80–98 % reported) and today's, 60 % reported."""
+    form = load_form(DEFAULT_FORM_PATH)
+    today = datetime.now(ZoneInfo(ZONE)).date()
+    async with session_factory() as session:
+        await seed_demo(session)
+        for back in range(13, -1, -1):
+            report_round = await open_round(session, SCHEDULE, form, today - timedelta(days=back))
+            share = 60 if back == 0 else 80 + back
+            await session.execute(
+                update(HouseholdReport)
+                .where(
+                    HouseholdReport.round_id == report_round.id,
+                    HouseholdReport.household_id % 100 < share,
+                )
+                .values(
+                    status="reported",
+                    how="no_change",
+                    answers=ANSWERS,
+                    revision=1,
+                    reported_at=report_round.opens_at + timedelta(hours=2 if back % 3 else 11),
+                ),
+                execution_options={"synchronize_session": False},
+            )
+            await session.commit()
+        return report_round.id
+
+
+def config_for(url: str) -> Config:
+    config = Config()
+    config.database.url = url
+    config.admins.telegram_ids = [ADMIN_ID]
+    config.console.enabled = True
+    config.reports.open_time = datetime.min.time()
+    return config
+
+
+async def page_data(
+    config: Config, session_factory: async_sessionmaker[AsyncSession]
+) -> dict[str, float]:
+    cold: list[float] = []
+    warm: list[float] = []
+    cache = PanelCache()
+    async with session_factory() as session:
+        for runs, kept in ((5, False), (21, True)):
+            for _ in range(runs):
+                started = time.perf_counter()
+                await build_panels(
+                    session, config, None, "zh_Hans", True, cache if kept else PanelCache()
+                )
+                (warm if kept else cold).append((time.perf_counter() - started) * 1000)
+    return {
+        "page_data_cold_ms": round(statistics.median(cold), 1),
+        "page_data_ms": round(statistics.median(warm[1:]), 1),
+    }
+
+
+class Saver:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], round_id: int) -> None:
+        self.session_factory = session_factory
+        self.round_id = round_id
+        self.queue: list[int] = []
+        self.latencies: list[float] = []
+
+    async def load(self) -> None:
+        async with self.session_factory() as session:
+            self.queue = list(
+                await session.scalars(
+                    select(HouseholdReport.household_id).where(
+                        HouseholdReport.round_id == self.round_id,
+                        HouseholdReport.status == "missing",
+                    )
+                )
+            )
+
+    async def save_one(self) -> None:
+        household_id = self.queue.pop()
+        started = time.perf_counter()
+        async with self.session_factory() as session:
+            await save_report(
+                session,
+                REPORTER,
+                SETTINGS,
+                round_id=self.round_id,
+                household_id=household_id,
+                revision=0,
+                how=ReportHow.form,
+                answers=ANSWERS,
+            )
+        self.latencies.append((time.perf_counter() - started) * 1000)
+
+    async def flat_out(self, seconds: float, workers: int = 4) -> float:
+        done = 0
+        deadline = time.perf_counter() + seconds
+
+        async def work() -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                await self.save_one()
+                done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(work() for _ in range(workers)))
+        return done / (time.perf_counter() - started)
+
+    async def paced(self, seconds: float, rate: float) -> float:
+        done = 0
+        tasks: set[asyncio.Task[None]] = set()
+        started = time.perf_counter()
+        for index in range(int(seconds * rate)):
+            delay = started + index / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(self.save_one())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            done += 1
+        await asyncio.gather(*tasks)
+        return done / (time.perf_counter() - started)
+
+
+async def viewer(url: str, cookie: str, pushes: list[int], stop: asyncio.Event) -> None:
+    async with (
+        aiohttp.ClientSession(cookies={"wuji_console": cookie}) as client,
+        client.get(url, timeout=aiohttp.ClientTimeout(total=None)) as response,
+    ):
+        assert response.status == 200, response.status
+        buffer = b""
+        while not stop.is_set():
+            try:
+                chunk = await asyncio.wait_for(response.content.readany(), 1.0)
+            except TimeoutError:
+                continue
+            if not chunk:
+                return
+            buffer += chunk
+            while b"\n\n" in buffer:
+                event, buffer = buffer.split(b"\n\n", 1)
+                if event.startswith(b"event: panels"):
+                    pushes.append(1)
+
+
+async def run(viewers: int, rate: float, seconds: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="wuji-bench-") as directory:
+        url = f"sqlite+aiosqlite:///{Path(directory) / 'bench.db'}"
+        engine = create_engine(url)
+        await upgrade(engine)
+        session_factory = create_session_factory(engine)
+        config = config_for(url)
+        started = time.perf_counter()
+        round_id = await seed(session_factory)
+        print(f"seeded the county with 14 rounds in {time.perf_counter() - started:.1f} s")
+        result: dict[str, Any] = await page_data(config, session_factory)
+        print(f"county page data: {result}")
+
+        saver = Saver(session_factory, round_id)
+        await saver.load()
+        alone = await saver.flat_out(seconds)
+        print(f"report saves alone: {alone:.0f}/s")
+
+        app = aiohttp.web.Application()
+        setup_console(app, ConsoleDeps(config, session_factory, create_i18n("zh_Hans")))
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        cookies = []
+        async with session_factory() as session:
+            admin = await get_or_create_member(session, ADMIN_ID, "指挥中心", None, "zh_Hans")
+            await session.commit()
+            for _ in range(viewers):
+                token = await issue_link(session, admin, timedelta(minutes=5))
+                opened = await open_link(session, token, timedelta(hours=1))
+                assert opened is not None
+                cookies.append(opened.session_token)
+        # /console ends a member's earlier sessions; the benchmark's viewers keep theirs.
+        async with engine.begin() as connection:
+            await connection.execute(text("UPDATE console_sessions SET ended_at = NULL"))
+        pushes: list[int] = []
+        stop = asyncio.Event()
+        stream_url = str(server.make_url("/console/stream/county"))
+        tasks = [
+            asyncio.create_task(viewer(stream_url, cookie, pushes, stop)) for cookie in cookies
+        ]
+        await asyncio.sleep(3)
+        saver.latencies.clear()
+        watched = await saver.flat_out(seconds)
+        print(f"report saves with {viewers} viewers: {watched:.0f}/s, pushes {len(pushes)}")
+        saver.latencies.clear()
+        paced = await saver.paced(seconds, rate)
+        p95 = statistics.quantiles(saver.latencies, n=20)[-1]
+        print(f"paced at {rate:.0f}/s with viewers: {paced:.1f}/s, p95 {p95:.1f} ms")
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await server.close()
+        await engine.dispose()
+        result.update(
+            {
+                "viewers": viewers,
+                "pushes": len(pushes),
+                "saves_per_s_alone": round(alone, 1),
+                "saves_per_s_with_viewers": round(watched, 1),
+                "drop": round(1 - watched / alone, 3),
+                "paced_rate": rate,
+                "paced_achieved_per_s": round(paced, 1),
+                "paced_p95_ms": round(p95, 1),
+                "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        )
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.console", description=__doc__)
+    parser.add_argument("--viewers", type=int, default=50)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    arguments = parser.parse_args()
+    print(json.dumps(asyncio.run(run(arguments.viewers, arguments.rate, arguments.seconds))))
+
+
+if __name__ == "__main__":
+    main()
