@@ -1,38 +1,5 @@
-"""A Telegram Bot API emulator for end-to-end tests, benchmarks and demos.
+"""The Bot API emulator now ships in the package (``bot.emulator``, so ``python -m bot demo``
+runs without tests/); this keeps ``from tests.emulator import …`` working."""
 
-Point aiogram at it with ``TelegramAPIServer.from_base(emu.base_url)``.
-"""
-
-from .client import EmuGroup, EmuUser
-from .html_text import EntityParseError, parse_html
-from .limits import Limits, ManualClock, RateLimiter
-from .models import (
-    ApiError,
-    BotMessage,
-    Fault,
-    FaultKind,
-    RecordedRequest,
-    StoredFile,
-    UploadedFile,
-    WebhookDelivery,
-)
-from .server import TelegramEmulator
-
-__all__ = [
-    "ApiError",
-    "BotMessage",
-    "EmuGroup",
-    "EmuUser",
-    "EntityParseError",
-    "Fault",
-    "FaultKind",
-    "Limits",
-    "ManualClock",
-    "RateLimiter",
-    "RecordedRequest",
-    "StoredFile",
-    "TelegramEmulator",
-    "UploadedFile",
-    "WebhookDelivery",
-    "parse_html",
-]
+from bot.emulator import *  # noqa: F403
+from bot.emulator import __all__ as __all__
