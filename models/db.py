@@ -3,7 +3,7 @@
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+HIDDEN_DETAIL = "[row values hidden]"
 
 
 def is_sqlite(url: str) -> bool:
@@ -19,13 +20,33 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    # Statement parameters hold phones and names: a failing statement's exception text and
+    # the engine's log show "[SQL parameters hidden]" instead of them.
     if not is_sqlite(url):
-        return create_async_engine(url, echo=echo, pool_pre_ping=True)
+        engine = create_async_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True)
+        event.listen(engine.sync_engine, "handle_error", _hide_row_values)
+        return engine
     engine = create_async_engine(
-        url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        url,
+        echo=echo,
+        hide_parameters=True,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
     )
     event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
     return engine
+
+
+def _hide_row_values(context: ExceptionContext) -> None:
+    """PostgreSQL explains a constraint violation with the row's values ("Failing row
+    contains (…, +8613800138000)", "Key (phone)=(…) already exists"), and asyncpg prints
+    that DETAIL in the exception's text, so a logged traceback would show them."""
+    seen: set[int] = set()
+    error: BaseException | None = context.original_exception
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(getattr(error, "detail", None), str):
+            error.detail = HIDDEN_DETAIL  # type: ignore[attr-defined]
+        error = error.__cause__ or error.__context__
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
