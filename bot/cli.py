@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import json
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from aiogram.utils.deep_linking import create_deep_link
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
+from tqdm import tqdm
 
 from bot.config import Config, ConfigError, load_config
 from bot.invite_sheet import invite_sheet
@@ -112,8 +114,46 @@ async def migrate_command(config: Config, _arguments: argparse.Namespace) -> int
     return EXIT_OK
 
 
+class ProgressBars:
+    """The progress callback of a long import: one bar per stage on stderr, drawn only when
+    stderr is a terminal. Parsing calls it from a worker thread, writing from the loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stage: str | None = None
+        self._bar: tqdm[None] | None = None
+
+    def __call__(self, stage: str, advance: int, total: int | None) -> None:
+        with self._lock:
+            if stage != self._stage or self._bar is None:
+                self._close()
+                self._stage = stage
+                self._bar = tqdm(
+                    desc=stage, unit=" rows", total=total, file=sys.stderr, disable=None
+                )
+            if advance:
+                self._bar.update(advance)
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
 async def import_command(config: Config, arguments: argparse.Namespace) -> int:
-    from models.roster import RosterSource, RosterValidationError, import_roster, plan_prune
+    from models.roster import (
+        RosterLimits,
+        RosterSource,
+        RosterValidationError,
+        import_roster,
+        plan_prune,
+    )
+
+    limits = RosterLimits(config.roster.max_rows, config.roster.max_xlsx_bytes)
 
     sources = []
     for path in arguments.files:
@@ -124,18 +164,24 @@ async def import_command(config: Config, arguments: argparse.Namespace) -> int:
             return EXIT_FAILED
 
     async def work(session: AsyncSession) -> int:
+        bars = ProgressBars()
         try:
             if arguments.prune:
-                plan = await plan_prune(session, sources)
+                plan = await plan_prune(session, sources, limits=limits)
                 if not _confirm_prune(plan, assume_yes=arguments.yes):
                     print("nothing imported")
                     return EXIT_FAILED
-            report = await import_roster(session, sources, prune=arguments.prune, progress=True)
+            report = await import_roster(
+                session, sources, prune=arguments.prune, limits=limits, progress=bars
+            )
         except RosterValidationError as error:
+            bars.close()
             for problem in error.errors:
                 print(problem, file=sys.stderr)
             print(f"{len(error.errors)} problem(s); nothing was imported", file=sys.stderr)
             return EXIT_FAILED
+        finally:
+            bars.close()
         print(
             f"imported: {report.zones} zones, {report.grids} grids, {report.buildings} buildings, "
             f"{report.units} units, {report.households} households, {report.posts} posts, "
@@ -180,9 +226,13 @@ async def seed_command(config: Config, arguments: argparse.Namespace) -> int:
         return EXIT_OK
 
     async def work(session: AsyncSession) -> int:
-        report = await seed_demo(
-            session, arguments.households_per_unit, arguments.scale, progress=True
-        )
+        bars = ProgressBars()
+        try:
+            report = await seed_demo(
+                session, arguments.households_per_unit, arguments.scale, progress=bars
+            )
+        finally:
+            bars.close()
         print(
             f"seeded: {report.zones} zones, {report.grids} grids, {report.buildings} buildings, "
             f"{report.units} units, {report.households} households, {report.posts} posts"
@@ -210,9 +260,9 @@ async def status_command(config: Config, arguments: argparse.Namespace) -> int:
 
 async def invite_command(config: Config, arguments: argparse.Namespace) -> int:
     from models.invite_batch import invite_to_post, invite_vacant_posts
-    from models.refusals import Refused
     from models.org import Role
     from models.posts import node_by_path
+    from models.refusals import Refused
 
     if arguments.all == bool(arguments.role):
         print("wuji: give either --role lead|officer or --all", file=sys.stderr)

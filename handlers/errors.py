@@ -7,11 +7,9 @@ from aiogram.types import ErrorEvent
 
 from bot.i18n import t
 
-router = Router(name=__name__)
 logger = logging.getLogger(__name__)
 
 
-@router.errors()
 async def apologise(event: ErrorEvent) -> bool:
     logger.exception("update %s failed", event.update.update_id, exc_info=event.exception)
     text = t("errors.generic")
@@ -24,3 +22,10 @@ async def apologise(event: ErrorEvent) -> bool:
     except Exception:
         logger.exception("could not tell the user about the failure")
     return True
+
+
+def setup() -> Router:
+    """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
+    router = Router(name=__name__)
+    router.errors.register(apologise)
+    return router

@@ -5,36 +5,46 @@ Everything is validated first (``models.roster_parse`` for the files, here again
 database); on any problem nothing is written. Then one transaction writes in bulk: the
 existing tree is read once into a dict by path, and rows go in by the thousand, never
 a query per row. Importing the same files again adds nothing; only ``prune`` deletes.
+
+Reading the files and checking them against the tree read from the database run in a
+worker thread: a large roster must not stall the bot's event loop.
 """
 
-import sys
-from collections.abc import Iterable, Iterator, Sequence
+import asyncio
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from tqdm import tqdm
 
 from models.audit import record
 from models.base import utcnow
 from models.org import LEVELS, Household, Level, Member, Node, Post, Role
 from models.roster_parse import (
+    NO_LIMITS,
     ParsedRoster,
     PlannedNode,
+    ProgressCallback,
+    RosterLimits,
     RosterProblem,
     RosterSource,
+    RosterTooLarge,
     RosterValidationError,
     Where,
     parse_sources,
 )
+from models.text import shown
 
 __all__ = [
     "ImportReport",
+    "ProgressCallback",
     "PrunePlan",
+    "RosterLimits",
     "RosterProblem",
     "RosterSource",
+    "RosterTooLarge",
     "RosterValidationError",
     "import_roster",
     "plan_prune",
@@ -47,6 +57,8 @@ HOUSEHOLDS = cast(Table, Household.__table__)
 CHUNK = 5_000
 # Ids per IN (...) list, well under SQLite's limit on bound parameters.
 ID_CHUNK = 500
+# The stage name the progress callback hears while rows are written.
+WRITING = "writing"
 ANCESTOR_COLUMNS = tuple(level.ancestor_column for level in LEVELS)
 
 T = TypeVar("T")
@@ -94,17 +106,20 @@ async def import_roster(
     *,
     prune: bool = False,
     actor_telegram_id: int | None = None,
-    progress: bool = False,
+    limits: RosterLimits = NO_LIMITS,
+    progress: ProgressCallback | None = None,
 ) -> ImportReport:
     """Validate ``sources`` as a whole, then write them in one transaction and commit.
 
-    Raises RosterValidationError, having written nothing, when any file has a problem.
-    With ``prune``, nodes and households absent from the households files are deleted,
-    unless a member holds a post among them.
+    Raises RosterValidationError, having written nothing, when any file has a problem or
+    the files exceed ``limits``. With ``prune``, nodes and households absent from the
+    households files are deleted, unless a member holds a post among them. ``progress``
+    is called from a worker thread while the files are read, then from the caller's.
     """
-    roster = parse_sources(sources, progress=progress)
+    roster = await _parse(sources, limits, progress)
     database = await _load_database(session, roster, with_households=prune)
-    problems = roster.problems + _check_against_database(roster, database)
+    checked = await asyncio.to_thread(_check_against_database, roster, database)
+    problems = roster.problems + checked
     plan: _Prune | None = None
     if prune:
         plan = await _plan_prune(session, roster, database, sources)
@@ -140,19 +155,32 @@ async def import_roster(
     return report
 
 
-async def plan_prune(session: AsyncSession, sources: list[RosterSource]) -> PrunePlan:
+async def plan_prune(
+    session: AsyncSession, sources: list[RosterSource], *, limits: RosterLimits = NO_LIMITS
+) -> PrunePlan:
     """What ``import_roster(..., prune=True)`` would delete, without writing anything.
 
     Raises RosterValidationError when the files have problems; posts held by members
     are listed in ``held_posts`` rather than raised, so that they can be shown first.
     """
-    roster = parse_sources(sources)
+    roster = await _parse(sources, limits, None)
     database = await _load_database(session, roster, with_households=True)
     plan = await _plan_prune(session, roster, database, sources)
-    problems = roster.problems + _check_against_database(roster, database) + plan.problems
+    checked = await asyncio.to_thread(_check_against_database, roster, database)
+    problems = roster.problems + checked + plan.problems
     if problems:
         raise RosterValidationError(_in_file_order(problems, sources))
     return plan.public
+
+
+async def _parse(
+    sources: list[RosterSource], limits: RosterLimits, progress: ProgressCallback | None
+) -> ParsedRoster:
+    roster = await asyncio.to_thread(parse_sources, sources, limits=limits, progress=progress)
+    if roster.exceeded is not None:
+        # Reading stopped there: the rest of the files was not checked.
+        raise RosterTooLarge(roster.problems, roster.exceeded)
+    return roster
 
 
 async def _load_database(
@@ -184,8 +212,8 @@ def _check_against_database(roster: ParsedRoster, database: _Database) -> list[R
             problems.append(
                 _problem(
                     node.where,
-                    f"grid {node.path} is in community {existing.community} in the database, "
-                    f"not {node.community}",
+                    f"grid {shown(node.path)} is in community {shown(existing.community)} "
+                    f"in the database, not {shown(node.community or '')}",
                 )
             )
             continue
@@ -194,8 +222,9 @@ def _check_against_database(roster: ParsedRoster, database: _Database) -> list[R
             problems.append(
                 _problem(
                     node.where,
-                    f"compound {node.name} of community {node.community} is under zone "
-                    f"{other.split('/')[0]} in the database, not {node.parent_path}",
+                    f"compound {shown(node.name)} of community {shown(node.community or '')} "
+                    f"is under zone {shown(other.split('/')[0])} in the database, "
+                    f"not {shown(node.parent_path or '')}",
                 )
             )
     for person in roster.people:
@@ -203,7 +232,7 @@ def _check_against_database(roster: ParsedRoster, database: _Database) -> list[R
             problems.append(
                 _problem(
                     person.where,
-                    f"no zone, grid, building or unit {person.path} in the database "
+                    f"no zone, grid, building or unit {shown(person.path)} in the database "
                     "or in the households files",
                 )
             )
@@ -247,7 +276,8 @@ async def _plan_prune(
             problems.append(
                 _problem(
                     person.where,
-                    f"{person.path} is not in the households files, so pruning would remove it",
+                    f"{shown(person.path)} is not in the households files, "
+                    "so pruning would remove it",
                 )
             )
     gone = [row for path, row in database.nodes.items() if path not in roster.nodes]
@@ -277,7 +307,8 @@ async def _plan_prune(
         held_problems.append(
             _problem(
                 where,
-                f"cannot remove {node.level} {node.path}: its {role} post is held by {member}",
+                f"cannot remove {node.level} {shown(node.path)}: its {role} post is held "
+                f"by {shown(member)}",
             )
         )
     plan = PrunePlan(
@@ -296,7 +327,10 @@ async def _plan_prune(
 
 
 async def _write(
-    session: AsyncSession, roster: ParsedRoster, database: _Database, progress: bool
+    session: AsyncSession,
+    roster: ParsedRoster,
+    database: _Database,
+    progress: ProgressCallback | None,
 ) -> ImportReport:
     report = ImportReport()
     now = utcnow()
@@ -312,24 +346,22 @@ async def _write(
     for household in database.households:
         rooms_by_unit.setdefault(household.unit_id, set()).add(household.room)
     total_nodes = sum(len(nodes) for nodes in new_nodes.values())
-    bar = tqdm(
-        desc="writing",
-        unit=" rows",
-        file=sys.stderr,
-        disable=None if progress else True,
-        total=total_nodes * 3 + sum(map(len, roster.rooms.values())) + len(roster.people),
+    total = total_nodes * 3 + sum(map(len, roster.rooms.values())) + len(roster.people)
+
+    def advance(rows: int) -> None:
+        if progress is not None:
+            progress(WRITING, rows, None)
+
+    if progress is not None:
+        progress(WRITING, 0, total)
+    for level in LEVELS:
+        await _insert_nodes(session, level, new_nodes[level], ancestry, now, advance)
+        setattr(report, level.value + "s", len(new_nodes[level]))
+    report.posts = await _insert_posts(session, new_nodes, ancestry, advance)
+    report.households = await _insert_households(
+        session, roster, ancestry, rooms_by_unit, now, advance
     )
-    try:
-        for level in LEVELS:
-            await _insert_nodes(session, level, new_nodes[level], ancestry, now, bar)
-            setattr(report, level.value + "s", len(new_nodes[level]))
-        report.posts = await _insert_posts(session, new_nodes, ancestry, bar)
-        report.households = await _insert_households(
-            session, roster, ancestry, rooms_by_unit, now, bar
-        )
-        report.people = await _update_people(session, roster, ancestry, bar)
-    finally:
-        bar.close()
+    report.people = await _update_people(session, roster, ancestry, advance)
     return report
 
 
@@ -339,7 +371,7 @@ async def _insert_nodes(
     nodes: list[PlannedNode],
     ancestry: dict[str, Ancestry],
     now: object,
-    bar: tqdm,  # type: ignore[type-arg]
+    advance: Callable[[int], None],
 ) -> None:
     if not nodes:
         return
@@ -364,7 +396,7 @@ async def _insert_nodes(
             own = list(ancestry[parent_path] if parent_path else (None,) * 4)
             own[level.depth] = node_id
             ancestry[path] = cast(Ancestry, tuple(own))
-        bar.update(len(chunk))
+        advance(len(chunk))
     # A node's own level column holds its own id, known only now.
     own_column = NODES.c[level.ancestor_column]
     await session.execute(
@@ -378,7 +410,7 @@ async def _insert_posts(
     session: AsyncSession,
     new_nodes: dict[Level, list[PlannedNode]],
     ancestry: dict[str, Ancestry],
-    bar: tqdm,  # type: ignore[type-arg]
+    advance: Callable[[int], None],
 ) -> int:
     rows = (
         {"node_id": ancestry[node.path][level.depth], "role": role.value}
@@ -390,7 +422,7 @@ async def _insert_posts(
     for chunk in _chunks(rows, CHUNK):
         await session.execute(insert(POSTS), chunk)
         count += len(chunk)
-        bar.update(len(chunk))
+        advance(len(chunk))
     return count
 
 
@@ -400,13 +432,13 @@ async def _insert_households(
     ancestry: dict[str, Ancestry],
     rooms_by_unit: dict[int, set[str]],
     now: object,
-    bar: tqdm,  # type: ignore[type-arg]
+    advance: Callable[[int], None],
 ) -> int:
     def rows() -> Iterator[dict[str, object]]:
         for unit_path, rooms in roster.rooms.items():
             zone_id, grid_id, building_id, unit_id = ancestry[unit_path]
             existing = rooms_by_unit.get(cast(int, unit_id), set())
-            bar.update(len(rooms))
+            advance(len(rooms))
             for room in rooms:
                 if room not in existing:
                     yield {
@@ -430,7 +462,7 @@ async def _update_people(
     session: AsyncSession,
     roster: ParsedRoster,
     ancestry: dict[str, Ancestry],
-    bar: tqdm,  # type: ignore[type-arg]
+    advance: Callable[[int], None],
 ) -> int:
     if not roster.people:
         return 0
@@ -454,7 +486,7 @@ async def _update_people(
     )
     for chunk in _chunks(changes, CHUNK):
         await session.execute(statement, chunk)
-    bar.update(len(roster.people))
+    advance(len(roster.people))
     return len(changes)
 
 

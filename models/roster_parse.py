@@ -2,28 +2,48 @@
 everything that can be checked without the database.
 
 Line numbers are the ones a spreadsheet user sees: the header is line 1, blank lines
-count. A whole-file problem (unreadable, wrong type) is reported on line 0.
+count. A whole-file problem (unreadable, wrong type, too large) is reported on line 0.
+
+Parsing is plain CPU work with no I/O: callers on an event loop run it in a thread.
 """
 
 import csv
 import io
-import sys
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
-from tqdm import tqdm
 
 from models.org import LEVELS, Level, Role
 from models.phones import normalize_phone
+from models.text import CONTROL_CHARACTERS, shown
 
 HOUSEHOLD_COLUMNS = ("community", "zone", "grid", "building", "unit", "room")
 PEOPLE_COLUMNS = ("path", "role", "name", "phone")
 # Column widths of the tables (models/org.py); PostgreSQL refuses longer values.
 MAX_NAME = 200
 MAX_ROOM = 100
+# Rows read between two calls of the progress callback.
+PROGRESS_EVERY = 1_000
+
+# Called with a stage's name, the rows done since the last call, and the stage's total when
+# known; the command line draws progress bars with it.
+ProgressCallback = Callable[[str, int, "int | None"], None]
+
+
+@dataclass(frozen=True)
+class RosterLimits:
+    """What one import may hold: rows of all its files together (header lines not
+    counted), and the uncompressed size of one XLSX file. None: no limit."""
+
+    max_rows: int | None = None
+    max_xlsx_bytes: int | None = None
+
+
+NO_LIMITS = RosterLimits()
 
 
 class RosterKind(StrEnum):
@@ -60,6 +80,26 @@ class RosterValidationError(Exception):
         super().__init__(f"{len(errors)} problem(s) in the roster:\n{shown}{more}")
 
 
+@dataclass(frozen=True)
+class LimitExceeded:
+    """Which limit of RosterLimits a file broke: ``setting`` is its config key under
+    ``[roster]``; ``limit`` and ``found`` count rows, or bytes for ``max_xlsx_mb``
+    (``found`` is None when reading stopped at the limit)."""
+
+    file: str
+    setting: str
+    limit: int
+    found: int | None = None
+
+
+class RosterTooLarge(RosterValidationError):
+    """The files exceed a RosterLimits limit; reading stopped there."""
+
+    def __init__(self, errors: list[RosterProblem], exceeded: LimitExceeded) -> None:
+        super().__init__(errors)
+        self.exceeded = exceeded
+
+
 @dataclass(frozen=True, slots=True)
 class Where:
     file: str
@@ -93,31 +133,52 @@ class PersonRow:
 class ParsedRoster:
     # Parents come before their children: rows name a node's ancestors before it.
     nodes: dict[str, PlannedNode] = field(default_factory=dict)
-    # Unit path → room → first line naming it.
-    rooms: dict[str, dict[str, Where]] = field(default_factory=dict)
+    # Unit path → room → (file, line) first naming it. Plain tuples of a string and an int,
+    # which the garbage collector stops tracking: a county has one per household, and
+    # collections that scan them all would stall the bot's event loop.
+    rooms: dict[str, dict[str, tuple[str, int]]] = field(default_factory=dict)
     people: list[PersonRow] = field(default_factory=list)
     household_files: list[str] = field(default_factory=list)
     problems: list[RosterProblem] = field(default_factory=list)
     # (community, compound name) → its first grid, to find one compound under two zones.
     compounds: dict[tuple[str, str], PlannedNode] = field(default_factory=dict)
     people_seen: dict[tuple[str, Role], Where] = field(default_factory=dict)
+    # Data rows read so far, over all files; reading stops at the first limit exceeded.
+    rows: int = 0
+    exceeded: LimitExceeded | None = None
 
     def problem(self, where: Where, message: str) -> None:
         self.problems.append(RosterProblem(where.file, where.line, message))
 
 
-def parse_sources(sources: list[RosterSource], *, progress: bool = False) -> ParsedRoster:
+def parse_sources(
+    sources: list[RosterSource],
+    *,
+    limits: RosterLimits = NO_LIMITS,
+    progress: ProgressCallback | None = None,
+) -> ParsedRoster:
     roster = ParsedRoster()
     for source in sources:
-        _parse_source(roster, source, progress)
+        _parse_source(roster, source, limits, progress)
+        if roster.exceeded is not None:
+            break
     return roster
 
 
-def _parse_source(roster: ParsedRoster, source: RosterSource, progress: bool) -> None:
+def _parse_source(
+    roster: ParsedRoster,
+    source: RosterSource,
+    limits: RosterLimits,
+    progress: ProgressCallback | None,
+) -> None:
     whole_file = Where(source.name, 0)
     try:
-        rows = _read_rows(source)
+        rows = _read_rows(source, limits)
         header_line, header = next(rows, (0, []))
+    except _TooLarge as error:
+        roster.problem(whole_file, str(error))
+        roster.exceeded = error.exceeded
+        return
     except _UnreadableFile as error:
         roster.problem(whole_file, str(error))
         return
@@ -133,17 +194,27 @@ def _parse_source(roster: ParsedRoster, source: RosterSource, progress: bool) ->
     columns = COLUMNS[kind]
     positions = [header.index(column) for column in columns]
     width = len(header)
-    bar = tqdm(
-        desc=f"reading {source.name}",
-        unit=" rows",
-        file=sys.stderr,
-        disable=None if progress else True,
-        total=source.content.count(b"\n") if progress and _suffix(source) == "csv" else None,
-    )
+    stage = f"reading {source.name}"
+    if progress is not None:
+        total = source.content.count(b"\n") if _suffix(source) == "csv" else None
+        progress(stage, 0, total)
+    unreported = 0
     try:
         for line, cells in rows:
-            bar.update()
             where = Where(source.name, line)
+            roster.rows += 1
+            if limits.max_rows is not None and roster.rows > limits.max_rows:
+                roster.problem(
+                    where,
+                    f"more than {limits.max_rows} rows, the most one import takes "
+                    "([roster] max_rows): split the roster into several imports",
+                )
+                roster.exceeded = LimitExceeded(source.name, "max_rows", limits.max_rows)
+                return
+            unreported += 1
+            if progress is not None and unreported == PROGRESS_EVERY:
+                progress(stage, unreported, None)
+                unreported = 0
             extra = next((i for i in range(width, len(cells)) if cells[i]), None)
             if extra is not None:
                 column = get_column_letter(extra + 1)
@@ -152,24 +223,50 @@ def _parse_source(roster: ParsedRoster, source: RosterSource, progress: bool) ->
             empty = [column for column, value in zip(columns, values, strict=True) if not value]
             for column in empty:
                 roster.problem(where, f"empty cell in column {column}")
-            if extra is None and not empty:
+            controls = _control_characters(roster, where, columns, values)
+            if extra is None and not empty and not controls:
                 add_row(roster, where, values)
     except _UnreadableFile as error:
         roster.problem(whole_file, str(error))
     finally:
-        bar.close()
+        if progress is not None and unreported:
+            progress(stage, unreported, None)
+
+
+def _control_characters(
+    roster: ParsedRoster, where: Where, columns: tuple[str, ...], values: list[str]
+) -> bool:
+    """Report every cell holding a control character (NUL, a line break…); True if any."""
+    found = False
+    for column, value in zip(columns, values, strict=True):
+        control = CONTROL_CHARACTERS.search(value)
+        if control is not None:
+            roster.problem(
+                where,
+                f"control character U+{ord(control.group()):04X} in column {column}: "
+                "remove it from the cell",
+            )
+            found = True
+    return found
 
 
 class _UnreadableFile(Exception):
     pass
 
 
-def _read_rows(source: RosterSource) -> Iterator[tuple[int, list[str]]]:
+class _TooLarge(_UnreadableFile):
+    def __init__(self, message: str, exceeded: LimitExceeded) -> None:
+        super().__init__(message)
+        self.exceeded = exceeded
+
+
+def _read_rows(source: RosterSource, limits: RosterLimits) -> Iterator[tuple[int, list[str]]]:
     """(line, trimmed cells) of every non-blank row."""
     suffix = _suffix(source)
     if suffix == "csv":
         rows = _csv_rows(source.content)
     elif suffix == "xlsx":
+        _check_unpacked_size(source, limits.max_xlsx_bytes)
         rows = _xlsx_rows(source.content)
     else:
         raise _UnreadableFile("unsupported file type: send a .csv or .xlsx file")
@@ -196,6 +293,32 @@ def _csv_rows(content: bytes) -> Iterator[list[str]]:
             yield [cell.strip() for cell in cells]
     except csv.Error as error:
         raise _UnreadableFile(f"cannot read line {reader.line_num}: {error}") from error
+
+
+def _check_unpacked_size(source: RosterSource, limit: int | None) -> None:
+    """An XLSX file is a zip archive: refuse one whose members unpack to more than
+    ``limit`` bytes before openpyxl opens it. Python's zip reader never yields more than a
+    member's declared size, so the declared sizes bound what is read."""
+    if limit is None:
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(source.content)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, ValueError, EOFError) as error:
+        raise _UnreadableFile(
+            "cannot read the file as an Excel workbook (it is not a zip archive)"
+        ) from error
+    if unpacked > limit:
+        raise _TooLarge(
+            f"the workbook unpacks to {megabytes(unpacked)} MB, more than the "
+            f"{megabytes(limit)} MB one import takes ([roster] max_xlsx_mb): "
+            "split it, or save it as CSV",
+            LimitExceeded(source.name, "max_xlsx_mb", limit, unpacked),
+        )
+
+
+def megabytes(size: int) -> str:
+    return f"{size / 2**20:.1f}".removesuffix(".0")
 
 
 def _xlsx_rows(content: bytes) -> Iterator[list[str]]:
@@ -249,7 +372,8 @@ def _check_header(
             roster.problem(where, f"empty header in column {letter}")
         elif column not in expected:
             roster.problem(
-                where, f"unknown column {column} (a {kind} file has {', '.join(expected)})"
+                where,
+                f"unknown column {shown(column)} (a {kind} file has {', '.join(expected)})",
             )
         elif column in seen:
             first = get_column_letter(seen[column] + 1)
@@ -264,7 +388,7 @@ def _add_household(roster: ParsedRoster, where: Where, values: list[str]) -> Non
     bad = False
     for level, name in zip(LEVELS, names, strict=True):
         if "/" in name:
-            roster.problem(where, f'{level} name "{name}" contains "/"')
+            roster.problem(where, f'{level} name "{shown(name)}" contains "/"')
             bad = True
         if len(name) > MAX_NAME:
             roster.problem(where, f"{level} name is longer than {MAX_NAME} characters")
@@ -294,10 +418,13 @@ def _add_household(roster: ParsedRoster, where: Where, values: list[str]) -> Non
         parent_path = path
 
     unit_rooms = roster.rooms.setdefault(path, {})
-    first = unit_rooms.setdefault(room, where)
-    if first is not where:
+    here = (where.file, where.line)
+    first = unit_rooms.setdefault(room, here)
+    if first != here:
         roster.problem(
-            where, f"duplicate room {room} in unit {path} (first on {first.first(where.file)})"
+            where,
+            f"duplicate room {shown(room)} in unit {shown(path)} "
+            f"(first on {Where(*first).first(where.file)})",
         )
 
 
@@ -307,8 +434,8 @@ def _check_compound(
     if grid.community != community:
         roster.problem(
             where,
-            f"grid {grid.path} is in community {community} here but in community "
-            f"{grid.community} on {grid.where.first(where.file)}",
+            f"grid {shown(grid.path)} is in community {shown(community)} here but in "
+            f"community {shown(grid.community or '')} on {grid.where.first(where.file)}",
         )
         return
     # A compound is known by its name within its community: it cannot sit in two zones.
@@ -317,8 +444,9 @@ def _check_compound(
         other_zone = compound.parent_path
         roster.problem(
             where,
-            f"compound {grid.name} of community {community} is under zone {zone} here but "
-            f"under zone {other_zone} on {compound.where.first(where.file)}",
+            f"compound {shown(grid.name)} of community {shown(community)} is under zone "
+            f"{shown(zone)} here but under zone {shown(other_zone or '')} on "
+            f"{compound.where.first(where.file)}",
         )
 
 
@@ -328,18 +456,18 @@ def _add_person(roster: ParsedRoster, where: Where, values: list[str]) -> None:
     path = "/".join(names)
     bad = False
     if not all(names):
-        roster.problem(where, f"path {raw_path} has an empty name between two “/”")
+        roster.problem(where, f"path {shown(raw_path)} has an empty name between two “/”")
         bad = True
     elif len(names) > len(LEVELS):
         roster.problem(
             where,
-            f"path {path} has {len(names)} names; a zone, grid, building or unit "
+            f"path {shown(path)} has {len(names)} names; a zone, grid, building or unit "
             f"has 1 to {len(LEVELS)}",
         )
         bad = True
     role_text = raw_role.lower()
     if role_text not in Role.__members__:
-        roster.problem(where, f'unknown role "{raw_role}" (use lead or officer)')
+        roster.problem(where, f'unknown role "{shown(raw_role)}" (use lead or officer)')
         bad = True
     if len(name) > MAX_NAME:
         roster.problem(where, f"name is longer than {MAX_NAME} characters")
@@ -348,7 +476,7 @@ def _add_person(roster: ParsedRoster, where: Where, values: list[str]) -> None:
     if phone is None:
         roster.problem(
             where,
-            f'malformed phone "{raw_phone}" (write a mainland mobile such as 13800138000 '
+            f'malformed phone "{shown(raw_phone)}" (write a mainland mobile such as 13800138000 '
             "or an international number starting with +)",
         )
         bad = True
@@ -357,6 +485,8 @@ def _add_person(roster: ParsedRoster, where: Where, values: list[str]) -> None:
     role = Role(role_text)
     first = roster.people_seen.setdefault((path, role), where)
     if first is not where:
-        roster.problem(where, f"duplicate {role} for {path} (first on {first.first(where.file)})")
+        roster.problem(
+            where, f"duplicate {role} for {shown(path)} (first on {first.first(where.file)})"
+        )
         return
     roster.people.append(PersonRow(path, role, name, phone, where))

@@ -15,7 +15,7 @@ from typing import TextIO
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.roster import ImportReport, RosterSource, import_roster
+from models.roster import ImportReport, ProgressCallback, RosterSource, import_roster
 from models.roster_parse import HOUSEHOLD_COLUMNS
 
 COMMUNITIES = 11
@@ -87,7 +87,7 @@ async def seed_demo(
     session: AsyncSession,
     households_per_unit: int = HOUSEHOLDS_PER_UNIT,
     scale: int = 1,
-    progress: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> ImportReport:
     """Import the seed county through the ordinary roster import; commits."""
     buffer = io.StringIO()

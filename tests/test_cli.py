@@ -1,5 +1,6 @@
 """The command line as an operator uses it: a real process, real exit codes."""
 
+import io
 import json
 import os
 import subprocess
@@ -135,3 +136,23 @@ def test_invite_prints_a_link_and_exports_a_sheet_of_vacant_posts(tmp_path: Path
     assert len(rows) > 2 and all(str(row[5]).startswith("https://t.me/") for row in rows[1:])
     unknown = wuji("invite", "没有这个片区", "--role", "lead", cwd=tmp_path)
     assert unknown.returncode == 1 and "no node at path" in unknown.stderr
+
+
+def test_import_progress_bars_are_drawn_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.cli import ProgressBars
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    bars = ProgressBars()
+    bars("reading households.csv", 0, 3)
+    bars("reading households.csv", 3, None)
+    bars("writing", 0, 2)
+    bars("writing", 2, None)
+    bars.close()
+    drawn = terminal.getvalue()
+    assert "reading households.csv" in drawn and "3/3" in drawn
+    assert "writing" in drawn and "2/2" in drawn

@@ -454,12 +454,23 @@ async def test_semicolon_separated_csv_from_a_european_excel_is_read(
     assert (await import_roster(session, [source])).households == 1
 
 
-async def test_progress_bars_go_to_stderr_only(
+async def test_progress_is_reported_through_a_callback(
     session: AsyncSession, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    report = await import_roster(session, [example("households.csv")], progress=True)
+    heard: dict[str, list[int]] = {}
+    totals: dict[str, int | None] = {}
+
+    def progress(stage: str, advance: int, total: int | None) -> None:
+        heard.setdefault(stage, []).append(advance)
+        if total is not None:
+            totals[stage] = total
+
+    report = await import_roster(session, [example("households.csv")], progress=progress)
     assert report.households == 40
-    assert capsys.readouterr().out == ""
+    assert sum(heard["reading households.csv"]) == 40
+    assert totals["reading households.csv"] == 41  # the header's line and the rows'
+    assert sum(heard["writing"]) == totals["writing"]
+    assert capsys.readouterr() == ("", "")  # the domain prints nothing itself
 
 
 # --- property: any small valid tree ---------------------------------------------------------

@@ -1,0 +1,122 @@
+"""Hostile and unlucky input end to end: a former admin in the middle of an import, long
+cells, rosters past the limits."""
+
+import io
+from pathlib import Path
+
+from openpyxl import Workbook
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.app import Application
+from bot.config import Config
+from models.roster import RosterSource, import_roster
+from models.status import county_counts
+from tests.emulator import BotMessage, EmuUser, TelegramEmulator
+from tests.handlers.conftest import ADMIN_ID
+
+EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
+ZONE = "县卫健局片区"
+APOLOGY = "抱歉，处理时出了问题"
+
+
+async def import_examples(session_factory: async_sessionmaker[AsyncSession]) -> None:
+    async with session_factory() as session:
+        await import_roster(
+            session,
+            [
+                RosterSource("households.csv", (EXAMPLES / "households.csv").read_bytes()),
+                RosterSource("people.csv", (EXAMPLES / "people.csv").read_bytes()),
+            ],
+        )
+
+
+async def households_count(session_factory: async_sessionmaker[AsyncSession]) -> int:
+    async with session_factory() as session:
+        return (await county_counts(session))["households"]
+
+
+def forged_press(emulator: TelegramEmulator, user: EmuUser, message: BotMessage, data: str) -> str:
+    """A callback with data no button carries, as a modified client sends it."""
+    world = emulator.world
+    query_id = world.new_callback_query(user.id, message.chat_id, message.message_id, data)
+    world.push_update(
+        "callback_query",
+        {
+            "id": query_id,
+            "from": user.to_api(),
+            "message": world.bot_message_api(message),
+            "chat_instance": "forged",
+            "data": data,
+        },
+    )
+    return query_id
+
+
+# --- /import ----------------------------------------------------------------------------------
+
+
+async def test_a_former_admin_cannot_finish_an_import(
+    emulator: TelegramEmulator,
+    application: Application,
+    config: Config,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    admin = emulator.user(user_id=ADMIN_ID, first_name="指挥部", language_code="en")
+    await admin.send("/import")
+    assert "Send the roster file" in (await admin.next_message()).text
+    config.admins.telegram_ids = []  # removed from the command centre meanwhile
+    await admin.send_document("households.csv", (EXAMPLES / "households.csv").read_bytes())
+    assert "Only the county command centre" in (await admin.next_message()).text
+    assert await households_count(session_factory) == 0
+    # The waiting state is gone: another file is not taken for a roster either.
+    await admin.send_document("households.csv", (EXAMPLES / "households.csv").read_bytes())
+    assert "Only the county command centre" not in (await admin.next_message()).text
+    assert await households_count(session_factory) == 0
+
+
+async def test_long_cells_give_the_problem_list_not_an_apology(
+    emulator: TelegramEmulator,
+    application: Application,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await import_examples(session_factory)
+    admin = emulator.user(user_id=ADMIN_ID, first_name="指挥部", language_code="en")
+    rows = "".join(f"{ZONE},lead,张{index},{index}{'1' * 5_000}\n" for index in range(30))
+    people = f"path,role,name,phone\n{rows}".encode()
+    await admin.send_document("people.csv", people, caption="/import")
+    reply = await admin.next_message()
+    assert "people.csv has 30 problem(s); nothing was imported" in reply.text
+    assert 'people.csv:2: malformed phone "011111' in reply.text
+    assert len(reply.text) < 4_096
+    listing = await admin.next_message()
+    assert listing.kind == "document" and "All 30 problems" in (listing.caption or "")
+
+
+async def test_a_roster_past_the_limits_is_refused_naming_the_setting(
+    emulator: TelegramEmulator,
+    application: Application,
+    config: Config,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    admin = emulator.user(user_id=ADMIN_ID, first_name="指挥部", language_code="en")
+    config.roster.max_rows = 3
+    households = (EXAMPLES / "households.csv").read_bytes()
+    await admin.send_document("households.csv", households, caption="/import")
+    reply = (await admin.next_message()).text
+    assert "households.csv has more than 3 rows" in reply and "[roster] max_rows" in reply
+
+    config.roster.max_rows = 500_000
+    config.roster.max_xlsx_mb = 1
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["community", "zone", "grid", "building", "unit", "room"])
+    for index in range(6_000):
+        sheet.append(["园林路社区", ZONE, "阳光小区", "1号楼", f"{index // 20}单元", str(index)])
+    content = io.BytesIO()
+    workbook.save(content)
+    await admin.send_document("households.xlsx", content.getvalue(), caption="/import")
+    reply = (await admin.next_message()).text
+    assert "households.xlsx unpacks to " in reply
+    assert "more than the 1 MB one import takes ([roster] max_xlsx_mb" in reply
+    assert await households_count(session_factory) == 0
