@@ -1,4 +1,9 @@
-"""/tree and /whois: who holds which post, for admins and for leads in their own subtrees."""
+"""/tree and /whois: who holds which post, for admins and for leads in their own subtrees.
+
+A path or @username typed by the caller is quoted back cut short (``shown``), and one
+holding control characters is no path at all: it never reaches the database, which on
+PostgreSQL refuses NUL.
+"""
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
@@ -18,6 +23,7 @@ from models.directory import (
 )
 from models.org import Node
 from models.posts import node_by_path, posts_of
+from models.text import has_control_characters, shown
 
 
 async def caller_scope(message: Message, session: AsyncSession, config: Config) -> Scope | None:
@@ -33,11 +39,11 @@ async def caller_scope(message: Message, session: AsyncSession, config: Config) 
 async def visible_node(
     message: Message, session: AsyncSession, scope: Scope, path: str
 ) -> Node | None:
-    node = await node_by_path(session, path)
+    node = None if has_control_characters(path) else await node_by_path(session, path)
     if node is None or not scope.sees(node):
         # The same answer for "no such node" and "not yours": a path outside one's scope
         # reveals nothing.
-        await message.answer(t("directory.not_in_scope", path=path))
+        await message.answer(t("directory.not_in_scope", path=shown(path)))
         return None
     return node
 
@@ -96,6 +102,9 @@ async def whois(
         await message.answer(t("whois.usage"))
         return
     actor = message.from_user.id if message.from_user else None
+    if has_control_characters(target):
+        await message.answer(t("directory.not_in_scope", path=shown(target)))
+        return
     if target.startswith("@"):
         await whois_member(message, session, scope, target)
     else:
@@ -147,7 +156,7 @@ async def whois_member(
         )
         sections.append("\n".join(lines))
     if not sections:
-        await message.answer(t("whois.unknown_member", username=username))
+        await message.answer(t("whois.unknown_member", username=shown(username)))
         return
     await message.answer("\n\n".join(sections))
 

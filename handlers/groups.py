@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import t
+from handlers.ids import RowId
 from models.access import scope_of
 from models.groups import (
     Binding,
@@ -35,13 +36,15 @@ from models.groups import (
     unbind_group,
 )
 from models.posts import node_by_path
+from models.text import has_control_characters, shown
 
 IN_GROUP = F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})
 IN_PRIVATE = F.chat.type == ChatType.PRIVATE
 
 
 class BindPick(CallbackData, prefix="gbind"):
-    node_id: int
+    # Out of range (a forged button): the filter does not match, the button is stale.
+    node_id: RowId
 
 
 def bound_text(binding: Binding) -> str:
@@ -86,9 +89,10 @@ async def bind_command(
         await message.answer(t("groups.already_bound", path=current.node.path))
         return
     if command.args:
-        node = await node_by_path(session, command.args)
+        path = command.args
+        node = None if has_control_characters(path) else await node_by_path(session, path)
         if node is None:
-            await message.answer(t("path.unknown", path=command.args.strip()))
+            await message.answer(t("path.unknown", path=shown(path.strip())))
             return
         outcome = await bind_group(
             session, message.chat.id, message.chat.title or "", node.id, scope, user.id

@@ -1,5 +1,5 @@
 """Hostile and unlucky input end to end: a former admin in the middle of an import, long
-cells, rosters past the limits."""
+cells, rosters past the limits; long and control-character arguments, forged button ids."""
 
 import io
 from pathlib import Path
@@ -120,3 +120,60 @@ async def test_a_roster_past_the_limits_is_refused_naming_the_setting(
     assert "households.xlsx unpacks to " in reply
     assert "more than the 1 MB one import takes ([roster] max_xlsx_mb" in reply
     assert await households_count(session_factory) == 0
+
+
+# --- long and control-character arguments ---------------------------------------------------
+
+
+async def test_a_long_or_nul_path_is_quoted_short_not_answered_with_an_apology(
+    emulator: TelegramEmulator,
+    application: Application,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await import_examples(session_factory)
+    admin = emulator.user(user_id=ADMIN_ID, first_name="指挥部", language_code="zh")
+    long_path = "片" * 4_080
+    await admin.send(f"/tree {long_path}")
+    reply = (await admin.next_message()).text
+    assert "不在您负责的范围内" in reply and len(reply) < 200
+    assert "片" * 63 + "…" in reply
+
+    for command in ("/tree", "/whois"):
+        await admin.send(f"{command} {ZONE}\x00")
+        reply = (await admin.next_message()).text
+        assert "不在您负责的范围内" in reply and "\x00" not in reply
+        assert f"{ZONE}\ufffd" in reply
+
+    await admin.send(f"/whois @{'a' * 4_000}")
+    reply = (await admin.next_message()).text
+    assert "找不到" in reply and len(reply) < 200
+
+    # The same path without the NUL is found.
+    await admin.send(f"/tree {ZONE}")
+    assert ZONE in (await admin.next_message()).text
+    assert APOLOGY not in "\n".join(m.text or "" for m in admin.messages())
+
+    group = emulator.group(-4101, "阳光小区志愿者群")
+    for path in (f"{ZONE}\x00", "楼" * 4_080):
+        await admin.command("bind", path, chat=group)
+        reply = (await admin.next_message(chat=group)).text
+        assert "找不到路径" in reply and len(reply) < 300 and "\x00" not in reply
+    assert APOLOGY not in "\n".join(m.text or "" for m in group.messages())
+
+
+async def test_forged_node_ids_out_of_range_are_stale_buttons(
+    emulator: TelegramEmulator,
+    application: Application,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await import_examples(session_factory)
+    stranger = emulator.user(user_id=4102, first_name="路人", language_code="zh")
+    group = emulator.group(-4102, "阳光小区志愿者群")
+    await stranger.command("bind", chat=group)
+    refused = await stranger.next_message(chat=group)
+    for node_id in ("0", "-1", str(2**31), str(2**63), "9" * 30):
+        answer = await emulator.callback_answer(
+            forged_press(emulator, stranger, refused, f"gbind:{node_id}")
+        )
+        assert answer["show_alert"] and "按钮已失效" in answer["text"], node_id
+    assert len(group.messages()) == 1  # no apology either

@@ -1,0 +1,12 @@
+"""Ids carried by callback data. A modified client can send any number: one past its
+column's range makes PostgreSQL fail the statement instead of finding nothing, so such a
+button does not match its filter at all and counts as stale."""
+
+from typing import Annotated
+
+from pydantic import Field
+
+# Rows' own ids (nodes, posts…) are INTEGER columns, so within int32 and positive.
+ROW_ID_MAX = 2**31 - 1
+
+RowId = Annotated[int, Field(gt=0, le=ROW_ID_MAX)]
