@@ -1,5 +1,6 @@
 """Hostile and unlucky input end to end: a former admin in the middle of an import, long
-cells, rosters past the limits; long and control-character arguments, forged button ids."""
+cells, rosters past the limits; long and control-character arguments, forged button ids; a
+button whose handler fails after answering."""
 
 import io
 from pathlib import Path
@@ -11,7 +12,7 @@ from bot.app import Application
 from bot.config import Config
 from models.roster import RosterSource, import_roster
 from models.status import county_counts
-from tests.emulator import BotMessage, EmuUser, TelegramEmulator
+from tests.emulator import BotMessage, EmuUser, Fault, TelegramEmulator
 from tests.handlers.conftest import ADMIN_ID
 
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples"
@@ -177,3 +178,21 @@ async def test_forged_node_ids_out_of_range_are_stale_buttons(
         )
         assert answer["show_alert"] and "按钮已失效" in answer["text"], node_id
     assert len(group.messages()) == 1  # no apology either
+
+
+# --- a button that fails after it was answered ----------------------------------------------
+
+
+async def test_a_button_that_fails_after_its_answer_gets_the_apology_in_the_chat(
+    emulator: TelegramEmulator, application: Application
+) -> None:
+    li = emulator.user(user_id=4103, first_name="李", language_code="zh-hans")
+    await li.send("/lang")
+    menu = await li.next_message()
+    # /lang answers the press first, then says so in a message: that message fails.
+    emulator.inject(Fault("5xx", method="sendMessage", chat_id=li.id))
+    query = await li.press(menu, "English")
+    answer = await emulator.callback_answer(query)
+    assert answer["text"] is None  # the handler's own, empty answer
+    apology = (await li.next_message()).text
+    assert apology.startswith(("Sorry, something went wrong", APOLOGY)), apology
