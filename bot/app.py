@@ -30,7 +30,7 @@ from bot.console import ConsoleDeps, setup_console
 from bot.forms import load_report_form
 from bot.fsm_storage import SqlStorage
 from bot.i18n import MemberI18nMiddleware, create_i18n
-from bot.middlewares import DbSessionMiddleware, MemberMiddleware
+from bot.middlewares import DbSessionMiddleware, MemberMiddleware, OnceMiddleware
 from bot.retry import RetryAfterMiddleware
 from bot.worker_lock import WorkerLock
 from handlers import build_root_router
@@ -118,6 +118,8 @@ def build_dispatcher(
         for handler in dispatcher.shutdown.handlers
         if handler.callback != dispatcher.fsm.close
     ]
+    # A second delivery of an update stops here, before it opens a session.
+    dispatcher.update.outer_middleware(OnceMiddleware(session_factory))
     dispatcher.update.outer_middleware(DbSessionMiddleware(session_factory, messages_waiting))
     dispatcher.update.outer_middleware(MemberMiddleware())
     MemberI18nMiddleware(i18n).setup(dispatcher)

@@ -1,17 +1,77 @@
-"""Outer middlewares: one database session per update, and the member behind it."""
+"""Outer middlewares: each update handled once, one database session per update, and the
+member behind it."""
 
+import logging
+import time
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
-from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject, User
+from aiogram import BaseMiddleware, Bot
+from aiogram.types import TelegramObject, Update, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.members import member_by_telegram_id
 from models.messages import MessagesWaiting
 from models.outbox.table import QUEUED
+from models.updates import (
+    KEEP_HANDLED_UPDATES,
+    claim_update,
+    purge_handled_updates,
+    release_update,
+)
+
+logger = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class OnceMiddleware(BaseMiddleware):
+    """Skips an update that was handled before: Telegram delivers one again when it missed
+    the answer to a webhook request, and polling fetches it again after a stop before its
+    offset was confirmed.
+
+    The update_id is claimed before anything else, in its own short transaction, so that
+    of two deliveries (even to two processes) exactly one goes on. A handler that raises
+    gives its claim back, so that a redelivery is handled. Claims older than ``keep`` are
+    purged at most once per ``purge_every_s`` (``models.updates.purge_handled_updates``).
+    """
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        keep: timedelta = KEEP_HANDLED_UPDATES,
+        purge_every_s: float = 3600.0,
+    ) -> None:
+        self.session_factory = session_factory
+        self.keep = keep
+        self.purge_every_s = purge_every_s
+        self._next_purge = 0.0
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        bot: Bot | None = data.get("bot")
+        if not isinstance(event, Update) or bot is None:
+            return await handler(event, data)
+        async with self.session_factory() as session:
+            claimed = await claim_update(session, bot.id, event.update_id)
+            if claimed and time.monotonic() >= self._next_purge:
+                self._next_purge = time.monotonic() + self.purge_every_s
+                await purge_handled_updates(session, self.keep)
+        if not claimed:
+            logger.info("update %s was delivered again; skipped", event.update_id)
+            return None
+        try:
+            return await handler(event, data)
+        except Exception:
+            await self._release(bot.id, event.update_id)
+            raise
+
+    async def _release(self, bot_id: int, update_id: int) -> None:
+        try:
+            async with self.session_factory() as session:
+                await release_update(session, bot_id, update_id)
+        except Exception:
+            logger.exception("could not release update %s for a redelivery", update_id)
 
 
 class DbSessionMiddleware(BaseMiddleware):

@@ -1,4 +1,5 @@
-"""Tables that serve the service itself: conversation state and the audit log."""
+"""Tables that serve the service itself: conversation state, the audit log and the
+updates already handled."""
 
 from datetime import datetime
 
@@ -30,3 +31,15 @@ class AuditEntry(Base):
     actor_telegram_id: Mapped[int | None] = mapped_column(BigInteger)
     action: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+
+
+class HandledUpdate(Base):
+    """An update the bot has begun to handle, by the id Telegram gave it, so that a second
+    delivery of it is skipped. Rows are purged after a day (``models.updates``)."""
+
+    __tablename__ = "handled_updates"
+    __table_args__ = (Index("ix_handled_updates_handled_at", "handled_at"),)
+
+    bot_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    handled_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,10 +1,12 @@
 """Hostile and unlucky input end to end: a former admin in the middle of an import, long
 cells, rosters past the limits; long and control-character arguments, forged button ids; a
-button whose handler fails after answering."""
+button whose handler fails after answering; an update delivered twice."""
 
+import asyncio
 import io
 from pathlib import Path
 
+from aiogram.types import Update
 from openpyxl import Workbook
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -196,3 +198,40 @@ async def test_a_button_that_fails_after_its_answer_gets_the_apology_in_the_chat
     assert answer["text"] is None  # the handler's own, empty answer
     apology = (await li.next_message()).text
     assert apology.startswith(("Sorry, something went wrong", APOLOGY)), apology
+
+
+# --- an update delivered twice ----------------------------------------------------------------
+
+
+async def test_an_update_delivered_twice_is_handled_once(
+    emulator: TelegramEmulator, application: Application
+) -> None:
+    alice = emulator.user(user_id=4104, first_name="Alice", language_code="en")
+    await alice.send("hi")  # the chat exists once the user wrote
+    await alice.next_message()
+    raw = {
+        "update_id": 77_000_001,
+        "message": {
+            "message_id": 9_001,
+            "date": 1_700_000_000,
+            "chat": {"id": alice.id, "type": "private", "first_name": "Alice"},
+            "from": alice.to_api(),
+            "text": "/help",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+        },
+    }
+    bot, dispatcher = application.bot, application.dispatcher
+
+    def update() -> Update:
+        return Update.model_validate(raw, context={"bot": bot})
+
+    await dispatcher.feed_update(bot, update())
+    await dispatcher.feed_update(bot, update())
+    # Two deliveries at once, as to two webhook replicas: one of them goes on.
+    raw["update_id"] = 77_000_002
+    await asyncio.gather(
+        dispatcher.feed_update(bot, update()), dispatcher.feed_update(bot, update())
+    )
+    await asyncio.sleep(0.2)
+    helps = [m for m in alice.messages() if "/lang" in (m.text or "")]
+    assert len(helps) == 2
