@@ -19,7 +19,6 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 from aiogram.utils.i18n import I18n
 from aiogram.utils.token import TokenValidationError, validate_token
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -32,6 +31,7 @@ from bot.fsm_storage import SqlStorage
 from bot.i18n import MemberI18nMiddleware, create_i18n
 from bot.middlewares import DbSessionMiddleware, MemberMiddleware, OnceMiddleware
 from bot.retry import RetryAfterMiddleware
+from bot.webhook import MIN_SECRET_LENGTH, WebhookRequestHandler
 from bot.worker_lock import WorkerLock
 from handlers import build_root_router
 from handlers.outbound import TelegramRenderer
@@ -68,6 +68,11 @@ def check_webhook(config: Config) -> str:
         raise ConfigError(
             "webhook mode needs [webhook] secret_token; refusing to start without it, "
             "since anyone could then post updates"
+        )
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"[webhook] secret_token is too short: use at least {MIN_SECRET_LENGTH} "
+            "characters of A-Z, a-z, 0-9, _ and - (e.g. the output of `openssl rand -hex 32`)"
         )
     if not config.webhook.url:
         raise ConfigError("webhook mode needs [webhook] url (the public HTTPS address)")
@@ -287,8 +292,9 @@ class Application:
     def web_app(self, secret: str) -> web.Application:
         app = web.Application()
         # Process before answering: a crash then makes Telegram send the update again
-        # instead of losing it (the default answers first, then handles).
-        SimpleRequestHandler(
+        # instead of losing it (the default answers first, then handles). A body that is
+        # not an update gets 400.
+        WebhookRequestHandler(
             self.dispatcher, self.bot, secret_token=secret, handle_in_background=False
         ).register(app, path=self.config.webhook.path)
         app.router.add_get("/health", self.health)
