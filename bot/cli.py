@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tqdm import tqdm
 
 from bot.config import Config, ConfigError, load_config
+from bot.export_command import add_export_parser, export_command
 from bot.invite_sheet import invite_sheet
 from bot.logging_setup import setup_logging
 from models.db import create_engine, create_session_factory
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     status_parser = commands.add_parser("status", help="count what the database holds")
     status_parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_export_parser(commands)
     return parser
 
 
@@ -243,16 +245,17 @@ async def seed_command(config: Config, arguments: argparse.Namespace) -> int:
 
 
 async def status_command(config: Config, arguments: argparse.Namespace) -> int:
-    from models.status import county_counts
+    from models.status import county_status
 
     async def work(session: AsyncSession) -> int:
-        counts = await county_counts(session)
+        counts = await county_status(session)
         if arguments.json:
             print(json.dumps(counts))
         else:
             width = max(len(name) for name in counts)
             for name, value in counts.items():
-                print(f"{name:<{width}}  {value:>9,}")
+                shown = f"{value:>9,}" if isinstance(value, int) else f"{value or '-':>9}"
+                print(f"{name:<{width}}  {shown}")
         return EXIT_OK
 
     return await _with_session(config, work)
@@ -340,4 +343,5 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, i
     "seed-demo": seed_command,
     "status": status_command,
     "invite": invite_command,
+    "export": export_command,
 }

@@ -28,6 +28,8 @@ PRIVATE_COMMANDS = (
     "alert",
     "needs",
     "late",
+    "status",
+    "export",
     "tree",
     "whois",
     "leave",
@@ -35,7 +37,7 @@ PRIVATE_COMMANDS = (
     "lang",
     "cancel",
 )
-GROUP_COMMANDS = ("vacancies", "bind", "unbind", "help")
+GROUP_COMMANDS = ("vacancies", "progress", "bind", "unbind", "help")
 ADMIN_COMMANDS = (*PRIVATE_COMMANDS, "import", "invite", "assign", "revoke", "audit")
 
 

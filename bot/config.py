@@ -160,6 +160,10 @@ class ReportsConfig(Section):
     retention_days: int = Field(default=30, ge=1, le=3650)
     # A form definition (TOML); empty: the form shipped in bot/forms/household.toml.
     form: str = ""
+    # Quality flags in /status: a unit whose reports were all "no change" this many rounds
+    # running, and a full form saved less than this many seconds after it was begun.
+    quality_same_rounds: int = Field(default=7, ge=2, le=60)
+    quality_fast_form_s: int = Field(default=5, ge=0, le=600)
 
     @field_validator("timezone")
     @classmethod

@@ -13,6 +13,7 @@ from handlers import (
     console,
     directory,
     errors,
+    exports,
     fallback,
     groups,
     language,
@@ -23,6 +24,7 @@ from handlers import (
     registration,
     reports,
     roster_import,
+    status,
     vacancies,
 )
 
@@ -49,6 +51,8 @@ def build_root_router() -> Router:
         needs.setup(),
         console.setup(),
         chase.setup(),
+        status.setup(),
+        exports.setup(),
         language.setup(),
         common.setup(),
         fallback.setup(),

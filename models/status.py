@@ -1,9 +1,15 @@
 """County-wide counts and the households under a node, for /status, the CLI and benchmarks."""
 
+from datetime import datetime
+
 from sqlalchemy import ScalarSelect, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.alerts import Alert
+from models.needs import UNSETTLED, Need
 from models.org import Household, Level, Member, Node, Post
+from models.round_status import latest_round
+from models.rounds import HouseholdReport, ReportStatus
 
 
 async def county_counts(session: AsyncSession) -> dict[str, int]:
@@ -39,6 +45,42 @@ async def county_counts(session: AsyncSession) -> dict[str, int]:
     )
     values = (await session.execute(query)).one()
     return dict(zip(names, (int(value) for value in values), strict=True))
+
+
+async def county_status(
+    session: AsyncSession, now: datetime | None = None
+) -> dict[str, int | str | None]:
+    """``county_counts`` and the round of the day: its date (the round open now, else the last
+    one; None before the first), households reported in it, alerts nobody acknowledged yet
+    and need tickets not yet confirmed — what ``python -m bot status`` prints."""
+    status: dict[str, int | str | None] = dict(await county_counts(session))
+    report_round = await latest_round(session, now)
+    reported = (
+        select(func.count(HouseholdReport.id))
+        .where(
+            HouseholdReport.round_id == (report_round.id if report_round else -1),
+            HouseholdReport.status != ReportStatus.missing.value,
+        )
+        .scalar_subquery()
+    )
+    values = (
+        await session.execute(
+            select(
+                reported,
+                select(func.count(Alert.id))
+                .where(Alert.acknowledged_at.is_(None))
+                .scalar_subquery(),
+                select(func.count(Need.id))
+                .where(Need.status.in_([state.value for state in UNSETTLED]))
+                .scalar_subquery(),
+            )
+        )
+    ).one()
+    status["round_date"] = report_round.date.isoformat() if report_round else None
+    status["households_reported"] = int(values[0] or 0)
+    status["alerts_open"] = int(values[1] or 0)
+    status["needs_open"] = int(values[2] or 0)
+    return status
 
 
 async def households_under(session: AsyncSession, node_id: int) -> list[tuple[int, str]]:
