@@ -29,7 +29,12 @@ from bot.console import ConsoleDeps, setup_console
 from bot.forms import load_report_form
 from bot.fsm_storage import SqlStorage
 from bot.i18n import MemberI18nMiddleware, create_i18n
-from bot.middlewares import DbSessionMiddleware, MemberMiddleware, OnceMiddleware
+from bot.middlewares import (
+    DbSessionMiddleware,
+    FsmWritesMiddleware,
+    MemberMiddleware,
+    OnceMiddleware,
+)
 from bot.retry import RetryAfterMiddleware
 from bot.webhook import MIN_SECRET_LENGTH, WebhookRequestHandler
 from bot.worker_lock import WorkerLock
@@ -125,7 +130,12 @@ def build_dispatcher(
     ]
     # A second delivery of an update stops here, before it opens a session.
     dispatcher.update.outer_middleware(OnceMiddleware(session_factory))
+    # The update's session opens before aiogram's FSM middleware reads the state, so that
+    # the database storage reads and writes through it (one session per update).
+    dispatcher.update.outer_middleware.unregister(dispatcher.fsm)
     dispatcher.update.outer_middleware(DbSessionMiddleware(session_factory, messages_waiting))
+    dispatcher.update.outer_middleware(dispatcher.fsm)
+    dispatcher.update.outer_middleware(FsmWritesMiddleware())
     dispatcher.update.outer_middleware(MemberMiddleware())
     MemberI18nMiddleware(i18n).setup(dispatcher)
     dispatcher.include_router(build_root_router())

@@ -1,10 +1,18 @@
 """Conversation (FSM) state in the database, so a conversation survives a restart.
 
 aiogram ships memory, Redis and Mongo storages only; this one keeps a row per key.
+
+Inside an update the storage works through the update's own session (``update_session``,
+set by ``DbSessionMiddleware``): the state is read once per update, and what the handler
+changes is written when that session next commits — with the handler's own work when the
+domain commits, else once at the end of the update (``commit_fsm_writes``, called inside
+aiogram's per-user lock, so the user's next update reads it). Outside an update (tests,
+tools) each call opens a session of its own and commits at once.
 """
 
 import json
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from aiogram.fsm.state import State
@@ -15,13 +23,22 @@ from aiogram.fsm.storage.base import (
     StateType,
     StorageKey,
 )
-from sqlalchemy import delete
+from sqlalchemy import Executable, delete, event, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from models.base import utcnow
 from models.system import FsmRecord
+
+update_session: ContextVar[AsyncSession | None] = ContextVar("update_session", default=None)
+
+# In the update session's ``info``: each key's (state, data as JSON) as read or written in
+# this update, and the keys written and not yet committed.
+RECORDS = "fsm_records"
+PENDING = "fsm_pending"
+EMPTY = "{}"
 
 
 class SqlStorage(BaseStorage):
@@ -35,16 +52,35 @@ class SqlStorage(BaseStorage):
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
-        await self._upsert(self.key_builder.build(key), state=value)
+        session = update_session.get()
+        if session is None:
+            await self._upsert(self.key_builder.build(key), state=value)
+            return
+        built = self.key_builder.build(key)
+        _state, data = await _record(session, built)
+        _write(session, built, value, data)
 
     async def get_state(self, key: StorageKey) -> str | None:
+        session = update_session.get()
+        if session is not None:
+            return (await _record(session, self.key_builder.build(key)))[0]
         record = await self._get(self.key_builder.build(key))
         return record.state if record else None
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        await self._upsert(self.key_builder.build(key), data=json.dumps(dict(data)))
+        encoded = json.dumps(dict(data))
+        session = update_session.get()
+        if session is None:
+            await self._upsert(self.key_builder.build(key), data=encoded)
+            return
+        built = self.key_builder.build(key)
+        state, _data = await _record(session, built)
+        _write(session, built, state, encoded)
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        session = update_session.get()
+        if session is not None:
+            return dict(json.loads((await _record(session, self.key_builder.build(key)))[1]))
         record = await self._get(self.key_builder.build(key))
         return dict(json.loads(record.data)) if record else {}
 
@@ -72,3 +108,60 @@ class SqlStorage(BaseStorage):
                 )
             )
             await session.commit()
+
+
+async def _record(session: AsyncSession, key: str) -> tuple[str | None, str]:
+    """The key's state and data in this update: read from the database once."""
+    records: dict[str, tuple[str | None, str]] = session.info.setdefault(RECORDS, {})
+    record = records.get(key)
+    if record is None:
+        row = (
+            await session.execute(
+                select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == key)
+            )
+        ).first()
+        record = records[key] = (row[0], row[1]) if row is not None else (None, EMPTY)
+    return record
+
+
+def _write(session: AsyncSession, key: str, state: str | None, data: str) -> None:
+    session.info[RECORDS][key] = (state, data)
+    session.info.setdefault(PENDING, set()).add(key)
+
+
+async def commit_fsm_writes(session: AsyncSession) -> None:
+    """Commit what the update changed in conversations and nothing committed yet (the
+    writes themselves happen in ``_write_pending``, as the session commits)."""
+    if session.info.get(PENDING):
+        await session.commit()
+
+
+def _statement(dialect: str, key: str, state: str | None, data: str) -> Executable:
+    if state is None and data == EMPTY:
+        # A finished conversation leaves no row behind.
+        return delete(FsmRecord).where(FsmRecord.key == key)
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    values = {"state": state, "data": data, "updated_at": utcnow()}
+    return (
+        insert(FsmRecord)
+        .values(key=key, **values)
+        .on_conflict_do_update(index_elements=[FsmRecord.key], set_=values)
+    )
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    """Conversation state written in the transaction that commits the handler's work."""
+    pending: set[str] | None = session.info.get(PENDING)
+    if not pending:
+        return
+    records = session.info[RECORDS]
+    dialect = session.get_bind().dialect.name
+    for key in sorted(pending):
+        session.execute(_statement(dialect, key, *records[key]))
+
+
+@event.listens_for(Session, "after_commit")
+def _written(session: Session) -> None:
+    # Only once committed: a transaction that fails leaves them to be written again.
+    session.info.pop(PENDING, None)

@@ -11,7 +11,8 @@ from aiogram import BaseMiddleware, Bot
 from aiogram.types import TelegramObject, Update, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models.members import member_by_telegram_id
+from bot.fsm_storage import commit_fsm_writes, update_session
+from bot.member_cache import MemberCache
 from models.messages import MessagesWaiting
 from models.outbox.table import QUEUED
 from models.updates import (
@@ -79,7 +80,9 @@ class DbSessionMiddleware(BaseMiddleware):
 
     Domain functions own their commits; anything left uncommitted is rolled back here. When
     the update queued messages, ``messages_waiting`` hears of it once the session closes,
-    so that they go out at once rather than at the sender's next look.
+    so that they go out at once rather than at the sender's next look. It runs before
+    aiogram's FSM middleware, and the database FSM storage works through it
+    (``bot.fsm_storage.update_session``): one session, one pool checkout per update.
     """
 
     def __init__(
@@ -93,19 +96,42 @@ class DbSessionMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         async with self.session_factory() as session:
             data["session"] = session
+            token = update_session.set(session)
             try:
                 return await handler(event, data)
             finally:
+                update_session.reset(token)
                 if session.info.get(QUEUED) and self.messages_waiting is not None:
                     self.messages_waiting.wake()
 
 
+class FsmWritesMiddleware(BaseMiddleware):
+    """Commits the conversation state the update changed and no domain commit carried,
+    inside aiogram's per-user lock (this runs after its FSM middleware), so that the
+    user's next update reads it. A handler that fails keeps its state changes, as the
+    storage writing at once did."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        session: AsyncSession = data["session"]
+        try:
+            result = await handler(event, data)
+        except BaseException:
+            await session.rollback()
+            await commit_fsm_writes(session)
+            raise
+        await commit_fsm_writes(session)
+        return result
+
+
 class MemberMiddleware(BaseMiddleware):
-    """Loads the member record of the user behind the update (``member``, or None), with one
-    read and no write."""
+    """Loads the member record of the user behind the update (``member``, or None), from
+    the cache when it holds it, else with one read; no write."""
+
+    def __init__(self, cache: MemberCache | None = None) -> None:
+        self.cache = cache or MemberCache()
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
         session: AsyncSession = data["session"]
-        data["member"] = await member_by_telegram_id(session, user.id) if user else None
+        data["member"] = await self.cache.member(session, user.id) if user else None
         return await handler(event, data)

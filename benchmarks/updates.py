@@ -1,0 +1,501 @@
+"""The bot's whole update path while every unit lead of the seed county reports at once.
+
+    python -m benchmarks.updates [--database URL] [--leads N] [--concurrency 64]
+
+Drives the real dispatcher (``bot.app.build_dispatcher``: its middlewares, FSM storage,
+handlers and domain) on a SQLite file, or on ``--database`` (a PostgreSQL database that the
+benchmark empties and fills: give it one of its own), with a bot session that answers every
+Bot API method from canned results and sends nothing. The seed county gets a member on
+each of its 2,899 unit lead posts, yesterday's round reported in full and today's open;
+then every lead reports its unit at the same time, ``--concurrency`` updates in flight:
+
+- ``/report`` → the unit's sheet;
+- a household → "no change" (most), "nobody home" (one lead in ten) or the whole form
+  (one in five): numbers typed (some first as words or out of range, re-prompted),
+  buttons for the choices, a double tap on a step already answered, an over-long note,
+  text typed at the summary, then save; one form in four raises an alert, one in four
+  opens a need;
+- "All remaining: no change" and its confirmation for the rest of the unit.
+
+Each update goes through ``dispatcher.feed_update`` as polling would hand it over; its
+latency is that call's time. The same harness then feeds as many plain messages to an echo
+handler on a bare ``Dispatcher`` (memory FSM): the framework's ceiling on this machine.
+The last line printed is one JSON object.
+"""
+
+import argparse
+import asyncio
+import itertools
+import json
+import statistics
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiogram import Bot, Dispatcher, F
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.base import BaseSession
+from aiogram.enums import ParseMode
+from aiogram.filters.callback_data import CallbackData
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageText,
+    SendMessage,
+    TelegramMethod,
+)
+from aiogram.types import InlineKeyboardMarkup, Message, Update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.app import build_dispatcher, build_storage
+from bot.config import Config
+from bot.forms import load_report_form, round_schedule
+from bot.i18n import create_i18n
+from handlers.report_views import (
+    FieldAnswer,
+    FormConfirm,
+    HouseholdAction,
+    HouseholdPick,
+    UnitAllSame,
+)
+from models.alerts import Alert
+from models.db import create_engine, create_session_factory, is_sqlite
+from models.forms import FieldKind, Form
+from models.migrate import upgrade
+from models.needs import Need
+from models.rounds import HouseholdReport, ReportStatus, open_round
+from models.seed import seed_demo
+
+ADMIN_ID = 900_001
+# A member per unit lead post: telegram ids far from any real one.
+MEMBER_BASE = 10_000_000
+BOT_TOKEN = "42:BENCH-wuji-updates"
+BOT_USER = {"id": 42, "is_bot": True, "first_name": "Wuji", "username": "wuji_bench_bot"}
+YESTERDAY_ANSWERS = {
+    "people_at_home": 3,
+    "symptoms": 0,
+    "test_status": "negative",
+    "isolation": "none",
+    "vulnerable": ["aged_80_plus"],
+    "needs": [],
+    "note": "一切正常",
+}
+
+
+class CannedSession(BaseSession):
+    """Answers every Bot API method as Telegram would, from canned results, without a
+    network; remembers the last keyboard each chat was shown, which is what a user presses
+    next."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: Counter[str] = Counter()
+        self.alerts_shown = 0
+        self.keyboards: dict[int, InlineKeyboardMarkup | None] = {}
+        self._message_ids = itertools.count(1)
+
+    async def make_request(
+        self,
+        bot: Bot,
+        method: TelegramMethod[Any],
+        timeout: int | None = None,  # noqa: ASYNC109 (BaseSession's signature)
+    ) -> Any:
+        self.calls[type(method).__name__] += 1
+        if isinstance(method, SendMessage):
+            markup = method.reply_markup
+            self.keyboards[int(method.chat_id)] = (
+                markup if isinstance(markup, InlineKeyboardMarkup) else None
+            )
+            return Message.model_validate(
+                {
+                    "message_id": next(self._message_ids),
+                    "date": datetime.now(UTC),
+                    "chat": {"id": method.chat_id, "type": "private"},
+                    "from": BOT_USER,
+                    "text": method.text,
+                },
+                context={"bot": bot},
+            )
+        if isinstance(method, EditMessageText):
+            markup = method.reply_markup
+            if method.chat_id is not None:
+                self.keyboards[int(method.chat_id)] = markup
+            return True
+        if isinstance(method, AnswerCallbackQuery):
+            self.alerts_shown += bool(method.show_alert)
+            return True
+        return True
+
+    def stream_content(self, *args: Any, **kwargs: Any) -> AsyncGenerator[bytes, None]:
+        raise NotImplementedError("the benchmark downloads nothing")
+
+    async def close(self) -> None:
+        return None
+
+
+def canned_bot() -> Bot:
+    return Bot(
+        BOT_TOKEN,
+        session=CannedSession(),
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+    )
+
+
+class Feeder:
+    """Feeds updates to a dispatcher, at most ``concurrency`` at a time, timing each."""
+
+    def __init__(self, dispatcher: Dispatcher, bot: Bot, concurrency: int) -> None:
+        self.dispatcher = dispatcher
+        self.bot = bot
+        self.slots = asyncio.Semaphore(concurrency)
+        self.latencies: list[float] = []
+        self._update_ids = itertools.count(1)
+        self._ids = itertools.count(1)
+
+    async def feed(self, raw: dict[str, Any]) -> None:
+        raw["update_id"] = next(self._update_ids)
+        async with self.slots:
+            started = time.perf_counter()
+            update = Update.model_validate(raw, context={"bot": self.bot})
+            await self.dispatcher.feed_update(self.bot, update)
+            self.latencies.append(time.perf_counter() - started)
+
+    def user(self, user_id: int) -> dict[str, Any]:
+        return {"id": user_id, "is_bot": False, "first_name": f"U{user_id}", "language_code": "zh"}
+
+    async def say(self, user_id: int, words: str) -> None:
+        message: dict[str, Any] = {
+            "message_id": next(self._ids),
+            "date": datetime.now(UTC),
+            "chat": {"id": user_id, "type": "private", "first_name": f"U{user_id}"},
+            "from": self.user(user_id),
+            "text": words,
+        }
+        if words.startswith("/"):
+            length = len(words.split(maxsplit=1)[0])
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        await self.feed({"message": message})
+
+    async def press(self, user_id: int, data: str) -> None:
+        shown = {
+            "message_id": next(self._ids),
+            "date": datetime.now(UTC),
+            "chat": {"id": user_id, "type": "private", "first_name": f"U{user_id}"},
+            "from": BOT_USER,
+            "text": "…",
+        }
+        query = {
+            "id": str(next(self._ids)),
+            "from": self.user(user_id),
+            "chat_instance": f"{user_id}17",
+            "message": shown,
+            "data": data,
+        }
+        await self.feed({"callback_query": query})
+
+
+Data = TypeVar("Data", bound=CallbackData)
+
+
+def buttons(markup: InlineKeyboardMarkup | None, kind: type[Data]) -> list[tuple[str, Data]]:
+    """The buttons of ``markup`` carrying ``kind``'s callback data, unpacked."""
+    if markup is None:
+        return []
+    prefix = kind.__prefix__ + kind.__separator__
+    found = []
+    for row in markup.inline_keyboard:
+        for button in row:
+            data = button.callback_data
+            if data and data.startswith(prefix):
+                found.append((data, kind.unpack(data)))
+    return found
+
+
+class Lead:
+    """One unit lead reporting its unit: what it presses and types, given what it sees."""
+
+    def __init__(self, feeder: Feeder, session: CannedSession, form: Form, index: int) -> None:
+        self.feeder = feeder
+        self.session = session
+        self.form = form
+        self.index = index
+        self.user_id = 0
+        # One lead in five fills a whole form, one in ten says nobody is home.
+        self.how = "fill" if index % 5 == 0 else "away" if index % 10 == 1 else "same"
+        self.variant = index // 5
+
+    @property
+    def keyboard(self) -> InlineKeyboardMarkup | None:
+        return self.session.keyboards.get(self.user_id)
+
+    async def report(self, user_id: int) -> None:
+        self.user_id = user_id
+        await self.feeder.say(user_id, "/report")
+        households = buttons(self.keyboard, HouseholdPick)
+        for data, _pick in households[:2]:
+            await self.feeder.press(user_id, data)
+            how = "same" if data == households[0][0] else self.how
+            actions = [
+                item
+                for item, action in buttons(self.keyboard, HouseholdAction)
+                if action.action == how
+            ]
+            if not actions:
+                continue
+            await self.feeder.press(user_id, actions[0])
+            if how == "fill":
+                await self.fill()
+        for _ in range(2):  # asked, then confirmed
+            remaining = buttons(self.keyboard, UnitAllSame)
+            if not remaining:
+                break
+            await self.feeder.press(user_id, remaining[0][0])
+
+    async def fill(self) -> None:
+        variant = self.variant
+        doubled = False
+        toggled: set[int] = set()
+        for _ in range(30):
+            steps = buttons(self.keyboard, FieldAnswer)
+            if not steps:
+                confirm = [
+                    data for data, button in buttons(self.keyboard, FormConfirm) if button.save
+                ]
+                if confirm:
+                    if variant % 3 == 0:
+                        await self.feeder.say(self.user_id, "好了")  # typed at the summary
+                    await self.feeder.press(self.user_id, confirm[0])
+                return
+            step = steps[0][1].step
+            field = self.form.fields[step]
+            chosen = self._choose(field.id, field.kind, steps, variant, step in toggled)
+            toggled.add(step)
+            if isinstance(chosen, str) and chosen.startswith(FieldAnswer.__prefix__ + ":"):
+                await self.feeder.press(self.user_id, chosen)
+                if not doubled and variant % 4 == 1:
+                    doubled = True
+                    await self.feeder.press(self.user_id, chosen)  # a double tap: stale
+            else:
+                for words in chosen:
+                    await self.feeder.say(self.user_id, words)
+
+    @staticmethod
+    def _choose(
+        field_id: str,
+        kind: FieldKind,
+        steps: list[tuple[str, FieldAnswer]],
+        variant: int,
+        again: bool,
+    ) -> str | list[str]:
+        def op(name: str, value: int = 0) -> str:
+            return next(
+                (data for data, step in steps if step.op == name and step.value == value),
+                steps[0][0],
+            )
+
+        if field_id == "people_at_home":
+            typed = ["三个人", "99", "3"] if variant % 2 else ["3"]
+            return typed
+        if field_id == "symptoms":
+            return op("set", 1 if variant % 4 == 2 else 0)
+        if field_id == "test_status":
+            return op("set", 2 if variant % 8 == 3 else 0)
+        if kind is FieldKind.single:
+            return op("set", 0)
+        if field_id == "needs":
+            if variant % 4 == 3 and not again:
+                return op("toggle", 1)  # food: opens a need
+            return op("done")
+        if kind is FieldKind.multi:
+            return op("done")
+        if field_id == "note":
+            return ["很" * 300, "一切正常"] if variant % 3 == 1 else ["一切正常"]
+        return ["其他"]
+
+
+async def prepare(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession], Config]:
+    engine = create_engine(url)
+    if not is_sqlite(url):
+        async with engine.begin() as connection:
+            await connection.execute(text("DROP SCHEMA public CASCADE"))
+            await connection.execute(text("CREATE SCHEMA public"))
+    await upgrade(engine)
+    config = Config()
+    config.database.url = url
+    config.admins.telegram_ids = [ADMIN_ID]
+    # Open all day, so that the round is open whenever the benchmark runs.
+    config.reports.open_time = datetime.min.time()
+    config.reports.close_time = datetime.min.time()
+    factory = create_session_factory(engine)
+    form = load_report_form(config)
+    schedule = round_schedule(config)
+    today = datetime.now(schedule.zone).date()
+    async with factory() as session:
+        report = await seed_demo(session)
+        await session.execute(
+            text(
+                "INSERT INTO members (telegram_id, name, reachable, created_at) "
+                f"SELECT {MEMBER_BASE} + posts.id, 'lead ' || posts.id, true, CURRENT_TIMESTAMP "
+                "FROM posts JOIN nodes ON nodes.id = posts.node_id "
+                "WHERE nodes.level = 'unit' AND posts.role = 'lead'"
+            )
+        )
+        await session.execute(
+            text(
+                "UPDATE posts SET holder_id = "
+                f"(SELECT id FROM members WHERE telegram_id = {MEMBER_BASE} + posts.id)"
+            )
+        )
+        await session.commit()
+        yesterday = await open_round(session, schedule, form, today - timedelta(days=1))
+        await session.execute(
+            update(HouseholdReport)
+            .where(HouseholdReport.round_id == yesterday.id)
+            .values(
+                status="reported",
+                how="no_change",
+                answers=YESTERDAY_ANSWERS,
+                revision=1,
+                reported_at=yesterday.opens_at + timedelta(hours=2),
+            ),
+            execution_options={"synchronize_session": False},
+        )
+        await session.commit()
+        await open_round(session, schedule, form, today)
+    print(f"seed county: {report.households:,} households")
+    return engine, factory, config
+
+
+async def lead_ids(factory: async_sessionmaker[AsyncSession]) -> list[int]:
+    async with factory() as session:
+        rows = await session.scalars(
+            text(
+                "SELECT members.telegram_id FROM members JOIN posts ON posts.holder_id = members.id"
+                " ORDER BY posts.id"
+            )
+        )
+        return [int(row) for row in rows]
+
+
+async def reports_run(url: str, leads: int, concurrency: int) -> dict[str, Any]:
+    engine, factory, config = await prepare(url)
+    try:
+        i18n = create_i18n(config.i18n.default_locale)
+        storage, isolation = build_storage(config, factory)
+        dispatcher = build_dispatcher(config, factory, i18n, storage, isolation)
+        bot = canned_bot()
+        session = bot.session
+        assert isinstance(session, CannedSession)
+        feeder = Feeder(dispatcher, bot, concurrency)
+        form = load_report_form(config)
+        users = (await lead_ids(factory))[:leads]
+        reporters = [Lead(feeder, session, form, index) for index in range(len(users))]
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(lead.report(user) for lead, user in zip(reporters, users, strict=True))
+        )
+        elapsed = time.perf_counter() - started
+        outcome = await tally(factory)
+        outcome |= {"bot_calls": dict(session.calls), "alerts_shown": session.alerts_shown}
+        return {"elapsed": elapsed, "latencies": feeder.latencies, "users": users} | outcome
+    finally:
+        await engine.dispose()
+
+
+async def tally(factory: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
+    async with factory() as session:
+        statuses = await session.execute(
+            select(HouseholdReport.how, func.count())
+            .where(HouseholdReport.status != ReportStatus.missing.value)
+            .where(
+                HouseholdReport.round_id
+                == select(func.max(HouseholdReport.round_id)).scalar_subquery()
+            )
+            .group_by(HouseholdReport.how)
+        )
+        return {
+            "saved": {str(how): count for how, count in statuses},
+            "alerts": await session.scalar(select(func.count()).select_from(Alert)),
+            "needs": await session.scalar(select(func.count()).select_from(Need)),
+        }
+
+
+async def echo_run(users: list[int], count: int, concurrency: int) -> dict[str, Any]:
+    """The framework's ceiling: the same feeding of as many updates to an echo handler."""
+    dispatcher = Dispatcher()
+
+    async def echo(message: Message) -> None:
+        await message.answer(message.text or "")
+
+    dispatcher.message.register(echo, F.text)
+    bot = canned_bot()
+    feeder = Feeder(dispatcher, bot, concurrency)
+    per_user = -(-count // len(users))
+
+    async def chat(user_id: int) -> None:
+        for number in range(per_user):
+            await feeder.say(user_id, f"hello {number}")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(chat(user) for user in users))
+    return {"elapsed": time.perf_counter() - started, "latencies": feeder.latencies}
+
+
+def p95_ms(latencies: list[float]) -> float:
+    return statistics.quantiles(latencies, n=20)[-1] * 1000
+
+
+async def main(url: str, leads: int, concurrency: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="wuji-updates-") as folder:
+        database = url or f"sqlite+aiosqlite:///{Path(folder) / 'updates.db'}"
+        run = await reports_run(database, leads, concurrency)
+    updates = len(run["latencies"])
+    rate = updates / run["elapsed"]
+    print(
+        f"{'sqlite' if is_sqlite(database) else 'postgresql'}: {len(run['users']):,} leads, "
+        f"{updates:,} updates in {run['elapsed']:.1f} s: {rate:.0f} updates/s, "
+        f"p50 {statistics.median(run['latencies']) * 1000:.1f} ms, "
+        f"p95 {p95_ms(run['latencies']):.1f} ms"
+    )
+    print(
+        f"  saved {run['saved']}, alerts {run['alerts']}, needs {run['needs']}, "
+        f"refusals and re-prompts shown as alerts {run['alerts_shown']}"
+    )
+    print(f"  bot calls {run['bot_calls']}")
+    echo = await echo_run(run["users"], updates, concurrency)
+    echo_rate = len(echo["latencies"]) / echo["elapsed"]
+    echo_p95 = p95_ms(echo["latencies"])
+    print(f"echo on a bare Dispatcher: {echo_rate:.0f} updates/s, p95 {echo_p95:.1f} ms")
+    print(
+        json.dumps(
+            {
+                "updates": updates,
+                "updates_per_s": round(rate, 1),
+                "p95_ms": round(p95_ms(run["latencies"]), 1),
+                "echo_updates_per_s": round(echo_rate, 1),
+                "ratio": round(rate / echo_rate, 3),
+            }
+        )
+    )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--database",
+        default="",
+        help="a PostgreSQL URL (postgresql+asyncpg://…) of a database of its own: emptied "
+        "and filled; default a fresh SQLite file",
+    )
+    parser.add_argument("--leads", type=int, default=2_899, help="unit leads reporting")
+    parser.add_argument("--concurrency", type=int, default=64, help="updates in flight")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    asyncio.run(main(arguments.database, arguments.leads, arguments.concurrency))
