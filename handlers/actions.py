@@ -49,8 +49,11 @@ def button(action: Action) -> InlineKeyboardButton:
         data, label = NoticeCancel(notice_id=action.target_id), "notice.cancel_button"
     elif action.kind is ActionKind.nudge_late:
         data, label = LateNudge(step_id=action.target_id), "chase.nudge_button"
-    else:
+    elif action.kind is ActionKind.withdraw_claim:
         data, label = ClaimWithdraw(claim_id=action.target_id), "claims.withdraw_button"
+    else:
+        # A new kind of action needs its button here: never another action's by default.
+        raise ValueError(f"no button for {action.kind}")
     return InlineKeyboardButton(text=t(label), callback_data=data.pack())
 
 
@@ -61,7 +64,7 @@ class AlertAck(CallbackData, prefix="alack"):
 
 
 class LateNudge(CallbackData, prefix="nudge"):
-    """"Nudge" on a ladder step's message: the late units below are reminded again."""
+    """ "Nudge" on a ladder step's message: the late units below are reminded again."""
 
     step_id: int
 

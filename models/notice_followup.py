@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
-from models.messages import Action, ActionKind, Text
+from models.messages import Action, ActionKind, Text, TextList
 from models.notices import Notice, NoticeRecipient, NoticeStatus, source_of
 from models.org import Member, Node, Post
 from models.outbox.table import OutgoingMessage, enqueue
@@ -144,13 +144,15 @@ async def escalate(session: AsyncSession, notice: Notice, command_centre: Sequen
     late = await stragglers(session, notice.id)
     parents = {straggler.parent_id for straggler in late if straggler.parent_id is not None}
     superiors = await holders_at(session, parents)
-    by_superior: dict[tuple[int, int | None], list[str]] = defaultdict(list)
+    by_superior: dict[tuple[int, int | None], list[Text]] = defaultdict(list)
     for straggler in late:
         above = superiors.get(straggler.parent_id, []) if straggler.parent_id else []
         if not above:
             above = [(address, None) for address in command_centre]
         for superior in above:
-            by_superior[superior].append(f"{straggler.name}（{straggler.path}）")
+            by_superior[superior].append(
+                Text("notice.missing_row", {"name": straggler.name, "path": straggler.path})
+            )
     source = source_of(notice.id)
     messages = [
         OutgoingMessage(
@@ -161,7 +163,7 @@ async def escalate(session: AsyncSession, notice: Notice, command_centre: Sequen
                 {
                     "id": notice.id,
                     "count": len(names),
-                    "names": "\n".join(f"• {name}" for name in names[:ESCALATION_NAMES]),
+                    "names": TextList(tuple(names[:ESCALATION_NAMES])),
                 },
             ),
             dedupe_key=f"{source}:escalate:{telegram_id}",

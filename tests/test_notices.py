@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Config
 from models.access import Scope, scope_of
 from models.base import utcnow
+from models.messages import Text, TextList, decode
 from models.notices import (
     Notice,
     NoticeDraft,
@@ -52,6 +53,16 @@ async def county(session: AsyncSession) -> None:
     await seat(session, "片区01/幸福小区/1号楼/1单元", Role.lead, 30, "单元长甲")
     await seat(session, "片区01/幸福小区/1号楼/2单元", Role.officer, 31, "信息员乙")
     await session.commit()
+
+
+def named(payload: dict[str, object]) -> list[object]:
+    """The names an escalation lists, each a line the renderer words in the reader's
+    language."""
+    content, _ = decode(payload)
+    assert isinstance(content, Text)
+    names = content.params["names"]
+    assert isinstance(names, TextList)
+    return [line.params["name"] for line in names.texts]
 
 
 async def outbox_rows(session: AsyncSession, source: str) -> list[OutboxMessage]:
@@ -132,13 +143,13 @@ async def test_unacknowledged_are_reminded_then_named_to_the_lead_above(
     await remind_and_escalate(session_factory, config)
     await remind_and_escalate(session_factory, config)
     escalations = {
-        row.chat_id: row.payload["params"]["names"]
+        row.chat_id: named(row.payload)
         for row in await outbox_rows(session, f"notice:{notice.id}:escalate")
     }
     # The building lead answers to the grid lead; the unit posts to the building lead.
     assert set(escalations) == {10, 20}
-    assert "楼栋长" in escalations[10]
-    assert "单元长甲" in escalations[20] and "信息员乙" in escalations[20]
+    assert escalations[10] == ["楼栋长"]
+    assert escalations[20] == ["单元长甲", "信息员乙"]
     acked = await session.scalar(
         select(func.count()).where(
             NoticeRecipient.notice_id == notice.id, NoticeRecipient.acked_at.is_not(None)
