@@ -2,13 +2,14 @@
 fired (its messages queued, a ``chase_steps`` row per node told), superseded or skipped —
 in one transaction with its ``chase_runs`` row (``models.chase``)."""
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,21 +27,19 @@ from models.chase import (
     steps_done,
 )
 from models.lateness import (
-    Holder,
     LateUnit,
     PostState,
     PostStatus,
     Rollup,
-    holders_of_late,
     late_units,
     missing_rooms,
+    readers_of_late,
     roll_up,
     unit_posts,
 )
-from models.messages import Action, ActionKind, Param, Text, TextList
+from models.messages import Action, ActionKind, Param, Text, TextList, encode
 from models.org import Level, Role
-from models.outbox.table import OutgoingMessage, enqueue
-from models.posts import Recipient
+from models.outbox.table import enqueue_rows, outbox_row
 from models.rounds import ReportRound
 
 # Ahead of broadcasts and of news about people, behind needs and alerts.
@@ -49,6 +48,9 @@ CHASE_PRIORITY = 2
 MAX_LINES = 25
 # Rooms named to a unit lead; a unit rarely has more.
 MAX_ROOMS = 60
+
+# The table itself: a sweep inserts thousands of rows, with no ORM bookkeeping wanted.
+CHASE_STEPS = cast(Table, ChaseStep.__table__)
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,10 @@ async def _claim(session: AsyncSession, round_id: int, decision: Decision, now: 
 
 
 async def insert_ignoring(
-    session: AsyncSession, table: type[Base], rows: Sequence[Mapping[str, Any]], keys: list[str]
+    session: AsyncSession,
+    table: type[Base] | Table,
+    rows: Sequence[Mapping[str, Any]],
+    keys: list[str],
 ) -> int:
     """INSERT … ON CONFLICT DO NOTHING of ``rows``; how many went in (exact for one row)."""
     if not rows:
@@ -136,7 +141,7 @@ async def fire(
     if not units:
         return Fired(report_round.id, step.name, 0, 0)
     roles = (Role.lead, Role.officer) if step.officers else (Role.lead,)
-    holders = await holders_of_late(session, report_round.id, step.level, roles)
+    readers_of = await readers_of_late(session, report_round.id, step.level, roles)
     groups = (
         [Rollup(unit.unit_id, unit.path, [unit]) for unit in units]
         if step.level is Level.unit
@@ -144,7 +149,7 @@ async def fire(
     )
     await insert_ignoring(
         session,
-        ChaseStep,
+        CHASE_STEPS,
         [
             {
                 "round_id": report_round.id,
@@ -153,6 +158,7 @@ async def fire(
                 "late_units": len(group.units),
                 "missing": group.missing,
                 "fired_at": now,
+                "nudged_at": None,
             }
             for group in groups
         ],
@@ -167,46 +173,40 @@ async def fire(
         posts = await unit_posts(session, report_round.id) if step.level is Level.building else {}
         contents = {group.node_id: composer.above(group, posts) for group in groups}
         rows = await session.execute(
-            select(ChaseStep.node_id, ChaseStep.id).where(
-                ChaseStep.round_id == report_round.id, ChaseStep.step == step.name
+            select(CHASE_STEPS.c.node_id, CHASE_STEPS.c.id).where(
+                CHASE_STEPS.c.round_id == report_round.id, CHASE_STEPS.c.step == step.name
             )
         )
         step_ids = {node_id: step_id for node_id, step_id in rows}
-    messages: list[OutgoingMessage] = []
+    source = f"chase:{report_round.id}:{step.name}"
+    outbox_rows: list[dict[str, Any]] = []
     for group in groups:
-        readers = _readers(holders.get(group.node_id, ()))
+        readers = readers_of.get(group.node_id, [])
         if not readers and step.level is Level.zone:
             # Nobody holds the zone's posts: the command centre stands above its grids.
             readers = private_addresses(ladder.command_centre)
+        if not readers:
+            continue
         step_id = step_ids.get(group.node_id)
         actions = (Action(ActionKind.nudge_late, step_id),) if step_id else ()
-        key = f"chase:{report_round.id}:{step.name}:{group.node_id}"
-        messages.extend(
-            OutgoingMessage(
-                chat_id=reader.telegram_id,
+        # One node's message is the same for its lead and its officer: encoded once.
+        payload = json.dumps(encode(contents[group.node_id], actions))
+        key = f"{source}:{group.node_id}"
+        outbox_rows.extend(
+            outbox_row(
+                reader.telegram_id,
+                payload,
                 member_id=reader.member_id,
-                content=contents[group.node_id],
-                actions=actions,
-                dedupe_key=f"{key}:{reader.telegram_id}",
-                source=f"chase:{report_round.id}:{step.name}",
                 priority=CHASE_PRIORITY,
+                dedupe_key=f"{key}:{reader.telegram_id}",
+                source=source,
+                next_attempt_at=now,
+                created_at=now,
             )
             for reader in readers
         )
-    await enqueue(session, messages)
-    return Fired(report_round.id, step.name, len(groups), len(messages))
-
-
-def _readers(holders: Iterable[Holder]) -> list[Recipient]:
-    """Those who can be told: a member who blocked the bot is named to the lead above
-    instead (``PostState.unreachable`` in the lines of a building's message)."""
-    seen: set[int] = set()
-    readers = []
-    for holder in holders:
-        if holder.reachable and holder.recipient.telegram_id not in seen:
-            seen.add(holder.recipient.telegram_id)
-            readers.append(holder.recipient)
-    return readers
+    await enqueue_rows(session, outbox_rows)
+    return Fired(report_round.id, step.name, len(groups), len(outbox_rows))
 
 
 class Composer:

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,8 +103,12 @@ async def missing_rooms(
     for unit_id, room in rows:
         rooms[unit_id].append(room)
     for unit_rooms in rooms.values():
-        unit_rooms.sort(key=room_order)
+        unit_rooms.sort(key=_room_key)
     return rooms
+
+
+# Rooms repeat from unit to unit ("101", "102" …): each is parsed once per process.
+_room_key = lru_cache(maxsize=4096)(room_order)
 
 
 def late_nodes_at(round_id: int, level: Level) -> Select[int]:
@@ -121,22 +126,28 @@ class Holder:
     reachable: bool
 
 
-async def holders_of_late(
+async def readers_of_late(
     session: AsyncSession, round_id: int, level: Level, roles: Sequence[Role]
-) -> dict[int, list[Holder]]:
-    """Node id → whoever holds its posts of ``roles``, for each node of ``level`` holding a
-    late unit; leads first."""
+) -> dict[int, list[Recipient]]:
+    """Node id → who can be told about it (the reachable holders of its posts of ``roles``,
+    lead first, each member once), for each node of ``level`` holding a late unit. A member
+    who blocked the bot is named to the lead above instead (``PostState.unreachable``)."""
     rows = await session.execute(
-        select(
-            Post.node_id, Post.role, Member.telegram_id, Member.id, Member.name, Member.reachable
-        )
+        select(Post.node_id, Member.telegram_id, Member.id)
         .join(Member, Member.id == Post.holder_id)
         .where(
             Post.node_id.in_(late_nodes_at(round_id, level)),
             Post.role.in_([role.value for role in roles]),
+            Member.reachable.is_(True),
         )
+        .order_by(Post.node_id, Post.role != Role.lead.value)
     )
-    return _by_node(rows)
+    readers: dict[int, list[Recipient]] = defaultdict(list)
+    for node_id, telegram_id, member_id in rows:
+        node_readers = readers[node_id]
+        if all(reader.telegram_id != telegram_id for reader in node_readers):
+            node_readers.append(Recipient(telegram_id, member_id))
+    return readers
 
 
 async def holders_at_nodes(

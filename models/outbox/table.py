@@ -6,6 +6,7 @@ refused) or ``pending`` again (flood control, a retry, a migrated group). Only r
 ``sending`` by a crash can be sent twice, and the sender bounds how many those are.
 """
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,13 +17,17 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Column,
+    Dialect,
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     SmallInteger,
     String,
     Table,
     Text,
+    TypeDecorator,
     delete,
     func,
     select,
@@ -128,38 +133,100 @@ async def enqueue(session: AsyncSession, messages: Sequence[OutgoingMessage]) ->
     """Add ``messages`` to the caller's transaction (no commit): one bulk insert, and a
     message whose ``dedupe_key`` is already queued is skipped. Marks the session so that
     whoever commits it can tell the sender (``models.messages.MessagesWaiting``)."""
-    if not messages:
-        return 0
     now = utcnow()
-    rows = [
-        {
-            "chat_id": message.chat_id,
-            "member_id": message.member_id,
-            "kind": "notice" if isinstance(message.content, NoticeBody) else "text",
-            "payload": _payload(message),
-            "status": OutboxStatus.pending.value,
-            "priority": message.priority,
-            "attempts": 0,
-            "next_attempt_at": as_utc(message.not_before) if message.not_before else now,
-            "created_at": now,
-            "dedupe_key": message.dedupe_key,
-            "source": message.source,
-        }
-        for message in messages
-    ]
+    return await enqueue_rows(
+        session,
+        [
+            outbox_row(
+                message.chat_id,
+                _payload(message),
+                member_id=message.member_id,
+                kind="notice" if isinstance(message.content, NoticeBody) else "text",
+                priority=message.priority,
+                dedupe_key=message.dedupe_key,
+                source=message.source,
+                next_attempt_at=as_utc(message.not_before) if message.not_before else now,
+                created_at=now,
+            )
+            for message in messages
+        ],
+    )
+
+
+def outbox_row(
+    chat_id: int,
+    payload: str,
+    *,
+    created_at: datetime,
+    next_attempt_at: datetime,
+    member_id: int | None = None,
+    kind: str = "text",
+    priority: int = 0,
+    dedupe_key: str | None = None,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """One pending row as ``enqueue_rows`` inserts it; ``payload`` is ``encode``'s JSON
+    (``json.dumps``), one string for every reader of the same content."""
+    return {
+        "chat_id": chat_id,
+        "member_id": member_id,
+        "kind": kind,
+        "payload": payload,
+        "status": OutboxStatus.pending.value,
+        "priority": priority,
+        "attempts": 0,
+        "next_attempt_at": next_attempt_at,
+        "created_at": created_at,
+        "dedupe_key": dedupe_key,
+        "source": source,
+    }
+
+
+async def enqueue_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    """``enqueue`` for rows already built (``outbox_row``, the payload serialized by
+    ``json.dumps``): the lean path of a sweep that queues thousands of messages, each
+    content serialized once however many read it."""
+    if not rows:
+        return 0
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(OUTBOX).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    await session.execute(statement, rows)
+    statement = insert(_OUTBOX_SERIALIZED).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    await session.execute(statement, list(rows))
     session.info[QUEUED] = True
     return len(rows)
 
 
-def _payload(message: OutgoingMessage) -> dict[str, Any]:
+def _payload(message: OutgoingMessage) -> str:
     payload = encode(message.content, message.actions)
     if message.fallback_key:
         payload[FALLBACK] = message.fallback_key
-    return payload
+    return json.dumps(payload)
+
+
+class _SerializedJSON(TypeDecorator[str]):
+    """A JSON column bound with text ``json.dumps`` already made (as the JSON type itself
+    would make it)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:
+        return None
+
+
+# The outbox for inserts whose payloads come serialized (``enqueue_rows``).
+_OUTBOX_SERIALIZED = Table(
+    OUTBOX.name,
+    MetaData(),
+    *(
+        Column(
+            column.name,
+            _SerializedJSON() if column.name == "payload" else column.type,
+            primary_key=column.primary_key,
+        )
+        for column in OUTBOX.columns
+    ),
+)
 
 
 # Marks a payload whose message goes to the command centre when its reader is unreachable.
