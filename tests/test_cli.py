@@ -79,7 +79,13 @@ def test_status_counts_an_imported_roster(tmp_path: Path, use_flag: bool) -> Non
             "posts",
             "posts_filled",
             "members",
+            "round_date",
+            "households_reported",
+            "alerts_open",
+            "needs_open",
         ]
+        # No round was ever opened.
+        assert counts["round_date"] is None and counts["households_reported"] == 0
         assert counts["households"] > 0
         assert counts["posts"] == 2 * (
             counts["zones"] + counts["grids"] + counts["buildings"] + counts["units"]

@@ -5,6 +5,7 @@ opens with the right rows and no live formula, an export outside one's scope ref
 import asyncio
 import csv
 import io
+import json
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -363,6 +364,15 @@ async def test_the_cli_exports_a_round_to_xlsx_and_csv(
     for line in lines:
         for cell in line:
             assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+
+    status = await asyncio.to_thread(wuji, "status", "--json", cwd=tmp_path, env=environment)
+    assert status.returncode == 0, status.stderr
+    counts = json.loads(status.stdout)
+    assert counts["round_date"] == day
+    assert counts["households_reported"] == reported.done
+    assert (counts["alerts_open"], counts["needs_open"]) == (0, 1)
+    plain = await asyncio.to_thread(wuji, "status", cwd=tmp_path, env=environment)
+    assert day in plain.stdout and "needs_open" in plain.stdout
 
     missing = await asyncio.to_thread(
         wuji,
