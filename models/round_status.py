@@ -261,4 +261,3 @@ async def latest_round(session: AsyncSession, now: datetime | None = None) -> Re
         .order_by(ReportRound.opens_at.desc())
         .limit(1)
     )
-
