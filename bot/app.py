@@ -146,7 +146,9 @@ def build_sender(
     config: Config, session_factory: async_sessionmaker[AsyncSession], bot: Bot, i18n: I18n
 ) -> OutboxSender:
     """The outbox sender, delivering through the Telegram adapter."""
-    renderer = TelegramRenderer(i18n, paid_broadcast=config.outbox.allow_paid_broadcast)
+    renderer = TelegramRenderer(
+        i18n, paid_broadcast=config.outbox.allow_paid_broadcast, timezone=config.i18n.timezone
+    )
     outbox = config.outbox
     return OutboxSender(
         session_factory,

@@ -1,36 +1,61 @@
 """The "收到" button on every notice, Cancel on one scheduled for later, /notices, and
 /notice N: who has acknowledged."""
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
-from bot.i18n import t
+from bot.i18n import Raw, t
 from handlers.actions import NoticeAck, NoticeCancel
 from handlers.directory import caller_scope
 from handlers.filters import private_buttons
 from handlers.rendering import clip_html, plain_preview
 from models.access import scope_of
 from models.base import as_utc
-from models.notice_rollups import missing, reading_roots, recent_notices_for, rollup, totals
-from models.notices import Cancellation, acknowledge, cancel_notice
+from models.notice_rollups import (
+    missing,
+    reading_roots,
+    received_notices,
+    recent_notices_for,
+    rollup,
+    totals,
+)
+from models.notices import Cancellation, acknowledge, acknowledged_at, cancel_notice
 from models.org import Level
 
 # --- acknowledgement --------------------------------------------------------------------
 
 
+def county_time(moment: datetime, config: Config, pattern: str = "%m-%d %H:%M") -> str:
+    return as_utc(moment).astimezone(ZoneInfo(config.i18n.timezone)).strftime(pattern)
+
+
 async def acknowledged(
-    callback: CallbackQuery, callback_data: NoticeAck, session: AsyncSession
+    callback: CallbackQuery, callback_data: NoticeAck, session: AsyncSession, config: Config
 ) -> None:
-    outcome = await acknowledge(session, callback_data.notice_id, callback.from_user.id)
+    notice_id, user_id = callback_data.notice_id, callback.from_user.id
+    outcome = await acknowledge(session, notice_id, user_id)
     if outcome is None:
         await callback.answer(t("notice.not_a_recipient"), show_alert=True)
         return
     await callback.answer(t("notice.acked") if outcome else t("notice.already_acked"))
-    if isinstance(callback.message, Message) and callback.message.reply_markup is not None:
-        await callback.message.edit_reply_markup(reply_markup=None)
+    at = await acknowledged_at(session, notice_id, user_id)
+    if not isinstance(callback.message, Message) or at is None:
+        return
+    # The receipt stays on the message itself, not only in a toast that fades.
+    label = t("notice.acked_button", time=county_time(at, config, "%H:%M"))
+    current = callback.message.reply_markup
+    if current is not None and current.inline_keyboard[0][0].text == label:
+        return
+    receipt = InlineKeyboardButton(text=label, callback_data=callback_data.pack())
+    await callback.message.edit_reply_markup(
+        reply_markup=InlineKeyboardMarkup(inline_keyboard=[[receipt]])
+    )
 
 
 async def cancel_pressed(
@@ -59,24 +84,45 @@ async def list_notices(message: Message, session: AsyncSession, config: Config) 
     if scope is None or message.from_user is None:
         return
     notices = await recent_notices_for(session, scope, message.from_user.id)
-    if not notices:
+    received = await received_notices(session, message.from_user.id)
+    if not notices and not received:
         await message.answer(t("notice.none"))
         return
-    lines = [t("notice.list_title")]
+    lines = [t("notice.list_title")] if notices else []
     for notice, total, acked in notices:
         rate = f"{100 * acked // total}%" if total else "—"
         lines.append(
             t(
                 "notice.list_entry",
                 id=notice.id,
-                when=as_utc(notice.send_at).strftime("%m-%d %H:%M UTC"),
+                when=county_time(notice.send_at, config),
                 acked=acked,
                 total=total,
                 rate=rate,
                 preview=plain_preview(notice.text) if notice.text else t("notice.media"),
             )
         )
-    await message.answer("\n".join(lines))
+    if received:
+        lines.append(t("notice.received_title"))
+    for entry in received:
+        if entry.acked_at is not None:
+            state = t("notice.received_acked", time=county_time(entry.acked_at, config))
+        else:
+            state = t(
+                "notice.received_open" if entry.notice.wants_ack else "notice.received_no_ack"
+            )
+        lines.append(
+            t(
+                "notice.received_entry",
+                id=entry.notice.id,
+                when=county_time(entry.notice.dispatched_at or entry.notice.send_at, config),
+                state=Raw(state),
+                preview=plain_preview(entry.notice.text)
+                if entry.notice.text
+                else t("notice.media"),
+            )
+        )
+    await message.answer(clip_html("\n".join(lines)))
 
 
 async def show_notice(

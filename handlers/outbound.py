@@ -3,6 +3,7 @@ rendered as the Bot API call that delivers it, in the reader's language at the m
 is sent. The outbox sender calls it through ``models.outbox.delivery.Renderer``."""
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiogram.enums import ParseMode
 from aiogram.methods import CopyMessage, SendMessage, SendPhoto
@@ -14,6 +15,7 @@ from bot.i18n import LOCALES, Raw, t
 from handlers.actions import button
 from handlers.alert_rendering import render_alert
 from handlers.rendering import clip_html, describe_post
+from models.base import as_utc
 from models.messages import (
     Action,
     AlertBody,
@@ -25,7 +27,7 @@ from models.messages import (
     Text,
     TextList,
 )
-from models.notices import NoticeKind
+from models.notices import NoticeContent, NoticeKind
 from models.outbox.delivery import ClaimedMessage
 
 # Keyboards are the same for every reader of one notice in one language: built once.
@@ -35,8 +37,12 @@ CAPTION_LIMIT = 1024
 
 
 class TelegramRenderer:
-    def __init__(self, i18n: I18n, *, paid_broadcast: bool = False) -> None:
+    def __init__(
+        self, i18n: I18n, *, paid_broadcast: bool = False, timezone: str = "Asia/Shanghai"
+    ) -> None:
         self.i18n = i18n
+        # The county's: a notice's header says when it went out in the reader's clock.
+        self.zone = ZoneInfo(timezone)
         # Sent with allow_paid_broadcast: past 30 msg/s, at a cost in Stars.
         self.paid = True if paid_broadcast else None
         self._keyboards: dict[tuple[str, tuple[Action, ...]], InlineKeyboardMarkup] = {}
@@ -79,10 +85,26 @@ class TelegramRenderer:
             )
         return SendMessage(
             chat_id=message.chat_id,
-            text=notice.text or "",
+            text=clip_html(f"{self.notice_header(notice)}\n\n{notice.text or ''}"),
             parse_mode=ParseMode.HTML,
             reply_markup=markup,
             allow_paid_broadcast=self.paid,
+        )
+
+    def notice_header(self, notice: NoticeContent) -> str:
+        """From whom (post and node, or the command centre), the notice's number and when
+        it went out, in the county's time: what lets a reader trust it."""
+        sender = (
+            describe_post(notice.author_post)
+            if notice.author_post
+            else Raw(t("notice.from_command_centre"))
+        )
+        when = as_utc(notice.dispatched_at).astimezone(self.zone) if notice.dispatched_at else None
+        return t(
+            "notice.header",
+            id=notice.notice_id,
+            sender=sender,
+            when=when.strftime("%m-%d %H:%M") if when else "",
         )
 
     def _chart(

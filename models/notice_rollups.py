@@ -2,6 +2,7 @@
 named, the recent notices listed — each inside the reader's scope."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,3 +103,24 @@ async def recent_notices(
     if author_telegram_id is not None:
         query = query.where(Notice.author_telegram_id == author_telegram_id)
     return [(notice, total, acked) for notice, total, acked in await session.execute(query)]
+
+
+@dataclass(frozen=True)
+class ReceivedNotice:
+    notice: Notice
+    acked_at: datetime | None
+
+
+async def received_notices(
+    session: AsyncSession, telegram_id: int, limit: int = 10
+) -> list[ReceivedNotice]:
+    """The notices the member received, newest first, with when they acknowledged each."""
+    rows = await session.execute(
+        select(Notice, NoticeRecipient.acked_at)
+        .join(NoticeRecipient, NoticeRecipient.notice_id == Notice.id)
+        .join(Member, Member.id == NoticeRecipient.member_id)
+        .where(Member.telegram_id == telegram_id)
+        .order_by(Notice.id.desc())
+        .limit(limit)
+    )
+    return [ReceivedNotice(notice, acked_at) for notice, acked_at in rows]

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.access import Scope, scope_of
 from models.audit import record
 from models.base import Base, utcnow
-from models.messages import Action, ActionKind, NoticeBody
+from models.messages import Action, ActionKind, NoticeBody, PostRef
 from models.notify import tell
 from models.org import LEVELS, Level, Member, Node, Post, under
 from models.outbox.table import OutgoingMessage, enqueue
@@ -160,6 +160,9 @@ class NoticeContent:
     text: str | None
     from_chat_id: int | None
     message_id: int | None
+    # The post the author sent it from; None: the command centre.
+    author_post: PostRef | None = None
+    dispatched_at: datetime | None = None
 
 
 async def may_send_to(session: AsyncSession, scope: Scope, scope_node_id: int | None) -> bool:
@@ -309,20 +312,61 @@ async def bound_groups_in(session: AsyncSession, scope: Node | None) -> list[int
 
 
 async def notice_contents(session: AsyncSession, notice_ids: set[int]) -> dict[int, NoticeContent]:
-    rows = await session.execute(
-        select(Notice.id, Notice.kind, Notice.text, Notice.from_chat_id, Notice.message_id).where(
-            Notice.id.in_(notice_ids)
+    """What each notice shows, with its header's facts: the author's post, its number and
+    when it went out."""
+    notices = list(await session.scalars(select(Notice).where(Notice.id.in_(notice_ids))))
+    scopes = {
+        node.id: node.path
+        for node in await session.scalars(
+            select(Node).where(Node.id.in_({n.scope_node_id for n in notices if n.scope_node_id}))
         )
-    )
-    return {
-        notice_id: NoticeContent(notice_id, NoticeKind(kind), text, from_chat_id, message_id)
-        for notice_id, kind, text, from_chat_id, message_id in rows
     }
+    contents: dict[int, NoticeContent] = {}
+    for notice in notices:
+        scope_path = scopes.get(notice.scope_node_id) if notice.scope_node_id else None
+        contents[notice.id] = NoticeContent(
+            notice.id,
+            NoticeKind(notice.kind),
+            notice.text,
+            notice.from_chat_id,
+            notice.message_id,
+            author_post=await _author_post(session, notice.author_telegram_id, scope_path),
+            dispatched_at=notice.dispatched_at or notice.send_at,
+        )
+    return contents
+
+
+async def _author_post(
+    session: AsyncSession, telegram_id: int, scope_path: str | None
+) -> PostRef | None:
+    """The author's post at the notice's scope or above it; None (the command centre) for a
+    county-wide notice or an author who holds none there."""
+    if scope_path is None:
+        return None
+    rows = await session.execute(
+        select(Node.level, Post.role, Node.path)
+        .join(Post, Post.node_id == Node.id)
+        .join(Member, Member.id == Post.holder_id)
+        .where(Member.telegram_id == telegram_id)
+    )
+    covering = [
+        PostRef(level, role, path)
+        for level, role, path in rows
+        if scope_path == path or scope_path.startswith(path + "/")
+    ]
+    if not covering:
+        return None
+    return max(covering, key=lambda post: len(post.path))
 
 
 async def _fan_out(session: AsyncSession, notice: Notice) -> None:
     scope = await session.get(Node, notice.scope_node_id) if notice.scope_node_id else None
-    recipients = await recipients_of(session, scope, list(notice.levels))
+    recipients = [
+        recipient
+        for recipient in await recipients_of(session, scope, list(notice.levels))
+        # The author knows what they wrote; chasing them for it is noise.
+        if recipient[1] != notice.author_telegram_id
+    ]
     if recipients:
         await session.execute(
             insert(NoticeRecipient),
@@ -382,6 +426,17 @@ async def acknowledge(session: AsyncSession, notice_id: int, telegram_id: int) -
     recipient.acked_at = utcnow()
     await session.commit()
     return True
+
+
+async def acknowledged_at(
+    session: AsyncSession, notice_id: int, telegram_id: int
+) -> datetime | None:
+    """When the member acknowledged the notice; None if they have not (or never got it)."""
+    return await session.scalar(
+        select(NoticeRecipient.acked_at)
+        .join(Member, Member.id == NoticeRecipient.member_id)
+        .where(NoticeRecipient.notice_id == notice_id, Member.telegram_id == telegram_id)
+    )
 
 
 async def set_progress_message(

@@ -351,7 +351,9 @@ def test_a_notice_keeps_its_authors_words_and_its_button_speaks_english(i18n: I1
         actions=(Action(ActionKind.acknowledge_notice, 12),),
     )
     renderer = TelegramRenderer(i18n)
-    assert rendered_text(renderer, message) == "明天停水"
+    header, words = rendered_text(renderer, message).split("\n\n", 1)
+    assert words == "明天停水"
+    assert "Notice #12" in header and CJK.search(header) is None, header
     assert labels(renderer, message) == [i18n.gettext("notice.ack_button", locale="en")]
 
 

@@ -1,0 +1,97 @@
+"""Notices people trust (issue 11, items 5–8): a header saying from whom, which and when; the
+receipt kept on the message; /notices in the county's time listing what one received; the
+author not chased for their own notice."""
+
+import re
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.app import Application
+from tests.emulator import BotMessage, TelegramEmulator
+from tests.fixtures import GRID
+from tests.handlers.fixtures import ADMIN_ID
+from tests.handlers.notice_fixtures import compose, seat_people
+
+COUNTY_TIME = re.compile(r"\d\d-\d\d \d\d:\d\d")
+
+
+async def notice_for(emulator: TelegramEmulator, telegram_id: int, words: str) -> BotMessage:
+    person = emulator.user(user_id=telegram_id)
+    found = await emulator.wait_until(
+        lambda: next((m for m in person.messages() if words in m.text), None), timeout=10
+    )
+    assert found is not None
+    return found
+
+
+async def test_a_notice_names_its_sender_number_and_time_and_spares_its_author(
+    emulator: TelegramEmulator,
+    application: Application,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await seat_people(emulator, session_factory)
+    await compose(emulator, 7002, "楼道消杀，今晚 7 点", GRID)
+    delivered = await notice_for(emulator, 7005, "楼道消杀")
+    header, body = delivered.text.split("\n\n", 1)
+    assert body == "楼道消杀，今晚 7 点"
+    assert "通知 #1" in header and "网格长" in header and GRID in header
+    assert COUNTY_TIME.search(header) and "UTC" not in header
+    # The author's post is the one sending it: no copy, no chasing.
+    await emulator.wait_until(
+        lambda: len(emulator.sent(method="sendMessage", chat_id=7003)) >= 2, timeout=10
+    )
+    author_texts = [message.text for message in emulator.user(user_id=7002).messages()]
+    assert not any(text.endswith("\n\n楼道消杀，今晚 7 点") for text in author_texts)
+
+    await compose(emulator, ADMIN_ID, "全县明日停水", "全县")
+    county = await notice_for(emulator, 7005, "全县明日停水")
+    assert "通知 #2" in county.text and "县指挥部" in county.text
+    english = await notice_for(emulator, 7006, "全县明日停水")
+    assert "Notice #2" in english.text and "the command centre" in english.text
+
+
+async def test_received_stays_on_the_message_and_in_the_recipients_notices(
+    emulator: TelegramEmulator,
+    application: Application,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await seat_people(emulator, session_factory)
+    await compose(emulator, ADMIN_ID, "今晚八点开会", "全县")
+    unit_lead = emulator.user(user_id=7005)
+    delivered = await notice_for(emulator, 7005, "今晚八点开会")
+
+    unit_lead.mark_read()
+    await unit_lead.send("/notices")
+    listing = (await unit_lead.next_message()).text
+    assert "我收到的通知" in listing and "#1" in listing and "未确认" in listing
+    assert "UTC" not in listing
+
+    query = await unit_lead.press(delivered, "收到")
+    assert (await emulator.callback_answer(query))["text"] == "已确认收到，谢谢！"
+    receipt = await emulator.wait_until(
+        lambda: next(
+            (
+                m.buttons()[0][0][0]
+                for m in unit_lead.messages()
+                if m.message_id == delivered.message_id and m.buttons()
+                if m.buttons()[0][0][0].startswith("✅")
+            ),
+            None,
+        ),
+        timeout=10,
+    )
+    assert re.fullmatch(r"✅ 已收到 \d\d:\d\d", receipt or "")
+    # Pressed again, the receipt stands and says so.
+    again = await unit_lead.press(delivered.message_id, receipt or "")
+    assert (await emulator.callback_answer(again))["text"] != "已确认收到，谢谢！"
+
+    unit_lead.mark_read()
+    await unit_lead.send("/notices")
+    listing = (await unit_lead.next_message()).text
+    assert "✅ 已确认" in listing and COUNTY_TIME.search(listing)
+
+    admin = emulator.user(user_id=ADMIN_ID)
+    admin.mark_read()
+    await admin.send("/notices")
+    overview = (await admin.next_message()).text
+    assert "#1" in overview and "UTC" not in overview and COUNTY_TIME.search(overview)
