@@ -179,6 +179,8 @@ async def fire(
         )
         step_ids = {node_id: step_id for node_id, step_id in rows}
     source = f"chase:{report_round.id}:{step.name}"
+    # Queued now, whatever moment the sweep stands for, as ``enqueue`` queues.
+    queued_at = utcnow()
     outbox_rows: list[dict[str, Any]] = []
     for group in groups:
         readers = readers_of.get(group.node_id, [])
@@ -200,8 +202,8 @@ async def fire(
                 priority=CHASE_PRIORITY,
                 dedupe_key=f"{key}:{reader.telegram_id}",
                 source=source,
-                next_attempt_at=now,
-                created_at=now,
+                next_attempt_at=queued_at,
+                created_at=queued_at,
             )
             for reader in readers
         )
