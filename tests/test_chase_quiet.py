@@ -75,8 +75,8 @@ async def test_a_step_firing_at_night_waits_in_the_outbox_until_seven(
     try:
         # Ten of the sender's looks at night: a message not sent shows only as time passing.
         await asyncio.sleep(10 * config.poll_interval_s)
-        async with session_factory() as reader:
-            statuses = (await reader.scalars(select(OutboxMessage.status))).all()
+        async with session_factory() as fresh:
+            statuses = (await fresh.scalars(select(OutboxMessage.status))).all()
         assert statuses == ["pending", "pending"]
         assert emulator.bot_messages(11) == [] and emulator.bot_messages(12) == []
 
