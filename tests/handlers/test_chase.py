@@ -101,6 +101,9 @@ async def test_late_shows_only_the_callers_subtree_and_names_vacant_and_unreacha
 ) -> None:
     await late_round(emulator, session_factory, config)
     building_lead = emulator.user(user_id=BUILDING_LEAD)
+    building_lead.mark_read()
+    await building_lead.send("/help")
+    assert "/late [路径] — 谁还没报" in ((await building_lead.next_message()).text or "")
     shown = (await late_of(building_lead)).text or ""
     assert "2 个单元、8 户未报" in shown
     assert "• 1单元：4 户未报（101, 102, 201, 202）" in shown
