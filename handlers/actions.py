@@ -20,6 +20,12 @@ class NoticeCancel(CallbackData, prefix="ncancel"):
     notice_id: int
 
 
+class NoticeNudge(CallbackData, prefix="nnudge"):
+    """Nudge, under a notice's list of those who have not acknowledged it."""
+
+    notice_id: int
+
+
 class ClaimDecision(CallbackData, prefix="claimd"):
     claim_id: int
     approve: bool
@@ -49,6 +55,8 @@ def button(action: Action) -> InlineKeyboardButton:
         data, label = NoticeCancel(notice_id=action.target_id), "notice.cancel_button"
     elif action.kind is ActionKind.nudge_late:
         data, label = LateNudge(step_id=action.target_id), "chase.nudge_button"
+    elif action.kind is ActionKind.nudge_notice:
+        data, label = NoticeNudge(notice_id=action.target_id), "notice.nudge_button"
     elif action.kind is ActionKind.withdraw_claim:
         data, label = ClaimWithdraw(claim_id=action.target_id), "claims.withdraw_button"
     else:

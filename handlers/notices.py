@@ -11,12 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import Raw, t
-from handlers.actions import NoticeAck, NoticeCancel
+from handlers.actions import NoticeAck, NoticeCancel, NoticeNudge, button
 from handlers.directory import caller_scope
 from handlers.filters import private_buttons
 from handlers.rendering import clip_html, plain_preview
 from models.access import scope_of
 from models.base import as_utc
+from models.messages import Action, ActionKind
+from models.notice_followup import Nudge, nudge
 from models.notice_rollups import (
     missing,
     reading_roots,
@@ -160,14 +162,36 @@ async def show_notice(
         if late:
             lines.append(t("notice.missing", count=overall.recipients - overall.acked))
             lines.extend(
-                t("notice.missing_row", name=name, path=path) for name, path, _role in late
+                t("notice.missing_row_phone", name=name, phone=phone, path=path)
+                for name, path, _role, phone in late
             )
-        sections.append("\n".join(lines))
+        sections.append(("\n".join(lines), bool(late)))
     if not sections:
         await message.answer(t("notice.not_visible", id=notice_id))
         return
-    for section in sections:
-        await message.answer(clip_html(section))
+    nudge_markup = InlineKeyboardMarkup(
+        inline_keyboard=[[button(Action(ActionKind.nudge_notice, notice_id))]]
+    )
+    for section, anyone_missing in sections:
+        await message.answer(
+            clip_html(section), reply_markup=nudge_markup if anyone_missing else None
+        )
+
+
+async def nudge_pressed(
+    callback: CallbackQuery, callback_data: NoticeNudge, session: AsyncSession, config: Config
+) -> None:
+    scope = await scope_of(session, callback.from_user.id, config.admins.telegram_ids)
+    if not scope.is_admin and not scope.roots:
+        await callback.answer(t("notice.nudge_forbidden"), show_alert=True)
+        return
+    outcome, count = await nudge(session, callback_data.notice_id, callback.from_user.id, scope)
+    if outcome is Nudge.already:
+        await callback.answer(t("notice.nudge_already"), show_alert=True)
+    elif outcome is Nudge.nobody:
+        await callback.answer(t("notice.nudge_forbidden"), show_alert=True)
+    else:
+        await callback.answer(t("notice.nudged", count=count))
 
 
 def setup() -> Router:
@@ -175,7 +199,8 @@ def setup() -> Router:
     router = Router(name=__name__)
     router.message.filter(F.chat.type == "private")
     # Notices reach groups without buttons: these are a member's own, in private chat.
-    private = private_buttons(router, NoticeAck, NoticeCancel)
+    private = private_buttons(router, NoticeAck, NoticeCancel, NoticeNudge)
+    private.callback_query.register(nudge_pressed, NoticeNudge.filter())
     private.callback_query.register(acknowledged, NoticeAck.filter())
     private.callback_query.register(cancel_pressed, NoticeCancel.filter())
     router.message.register(list_notices, Command("notices"))

@@ -25,6 +25,7 @@ class ActionKind(StrEnum):
     confirm_need = "confirm_need"
     reopen_need = "reopen_need"
     nudge_late = "nudge_late"
+    nudge_notice = "nudge_notice"
 
 
 @dataclass(frozen=True)

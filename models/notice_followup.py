@@ -7,15 +7,18 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.access import Scope
+from models.audit import record
 from models.base import utcnow
 from models.messages import Action, ActionKind, Text, TextList
 from models.notices import Notice, NoticeRecipient, NoticeStatus, source_of
 from models.org import Member, Node, Post
-from models.outbox.table import OutgoingMessage, enqueue
+from models.outbox.table import OutboxMessage, OutgoingMessage, enqueue
 
 # Names listed in one escalation message; the rest are counted.
 ESCALATION_NAMES = 50
@@ -34,6 +37,8 @@ class Straggler:
     role: str
     level: str
     parent_id: int | None
+    # The superior reading the list may call them.
+    phone: str
 
 
 async def notices_to_remind(session: AsyncSession, after: timedelta) -> list[Notice]:
@@ -74,6 +79,7 @@ async def stragglers(session: AsyncSession, notice_id: int) -> list[Straggler]:
             NoticeRecipient.role,
             Node.level,
             Node.parent_id,
+            func.coalesce(Member.phone, ""),
         )
         .select_from(NoticeRecipient)
         .join(Member, Member.id == NoticeRecipient.member_id)
@@ -81,7 +87,7 @@ async def stragglers(session: AsyncSession, notice_id: int) -> list[Straggler]:
         .where(NoticeRecipient.notice_id == notice_id, NoticeRecipient.acked_at.is_(None))
         .order_by(Node.path)
     )
-    return [Straggler(*row) for row in rows]
+    return [Straggler(*row[:9], phone=row[9]) for row in rows]
 
 
 async def holders_at(
@@ -151,7 +157,10 @@ async def escalate(session: AsyncSession, notice: Notice, command_centre: Sequen
             above = [(address, None) for address in command_centre]
         for superior in above:
             by_superior[superior].append(
-                Text("notice.missing_row", {"name": straggler.name, "path": straggler.path})
+                Text(
+                    "notice.missing_row_phone",
+                    {"name": straggler.name, "phone": straggler.phone, "path": straggler.path},
+                )
             )
     source = source_of(notice.id)
     messages = [
@@ -166,6 +175,7 @@ async def escalate(session: AsyncSession, notice: Notice, command_centre: Sequen
                     "names": TextList(tuple(names[:ESCALATION_NAMES])),
                 },
             ),
+            actions=(Action(ActionKind.nudge_notice, notice.id),),
             dedupe_key=f"{source}:escalate:{telegram_id}",
             source=f"{source}:escalate",
         )
@@ -174,3 +184,50 @@ async def escalate(session: AsyncSession, notice: Notice, command_centre: Sequen
     await enqueue(session, messages)
     notice.escalated_at = utcnow()
     await session.commit()
+
+
+class Nudge(StrEnum):
+    sent = "sent"
+    # Nobody the reader may see is missing.
+    nobody = "nobody"
+    already = "already"
+
+
+async def nudge(
+    session: AsyncSession, notice_id: int, telegram_id: int, scope: Scope
+) -> tuple[Nudge, int]:
+    """The reader reminds, once per notice, those inside their scope who have not
+    acknowledged it; the scope is checked again here, not trusted from the button. Returns
+    the outcome and how many were reminded. Commits."""
+    source = f"{source_of(notice_id)}:nudge:{telegram_id}"
+    if await session.scalar(select(exists().where(OutboxMessage.source == source))):
+        return Nudge.already, 0
+    late = await stragglers(session, notice_id)
+    if not scope.is_admin:
+        nodes = {
+            node.id: node
+            for node in await session.scalars(
+                select(Node).where(Node.id.in_({s.node_id for s in late}))
+            )
+        }
+        late = [s for s in late if s.node_id in nodes and scope.sees(nodes[s.node_id])]
+    if not late:
+        return Nudge.nobody, 0
+    who = await session.scalar(select(Member.name).where(Member.telegram_id == telegram_id))
+    await enqueue(
+        session,
+        [
+            OutgoingMessage(
+                chat_id=straggler.telegram_id,
+                member_id=straggler.member_id,
+                content=Text("notice.nudge", {"id": notice_id, "who": who or ""}),
+                actions=(Action(ActionKind.acknowledge_notice, notice_id),),
+                dedupe_key=f"{source}:{straggler.member_id}",
+                source=source,
+            )
+            for straggler in late
+        ],
+    )
+    record(session, "notice.nudged", telegram_id, notice_id=notice_id, count=len(late))
+    await session.commit()
+    return Nudge.sent, len(late)

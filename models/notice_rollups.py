@@ -51,10 +51,11 @@ async def totals(session: AsyncSession, notice_id: int, within: Node | None) -> 
 
 async def missing(
     session: AsyncSession, notice_id: int, within: Node | None, limit: int = 50
-) -> list[tuple[str, str, str]]:
-    """(name, node path, role) of recipients who have not acknowledged, inside ``within``."""
+) -> list[tuple[str, str, str, str]]:
+    """(name, node path, role, phone) of recipients who have not acknowledged, inside
+    ``within``: the reader is their superior and may call them."""
     rows = await session.execute(
-        select(Member.name, Node.path, NoticeRecipient.role)
+        select(Member.name, Node.path, NoticeRecipient.role, Member.phone)
         .select_from(NoticeRecipient)
         .join(Member, Member.id == NoticeRecipient.member_id)
         .join(Node, Node.id == NoticeRecipient.node_id)
@@ -66,7 +67,7 @@ async def missing(
         .order_by(Node.path)
         .limit(limit)
     )
-    return [(name, path, role) for name, path, role in rows]
+    return [(name, path, role, phone or "") for name, path, role, phone in rows]
 
 
 async def reading_roots(session: AsyncSession, scope: Scope) -> list[Node | None]:

@@ -4,9 +4,11 @@ author not chased for their own notice."""
 
 import re
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import Application
+from models.org import Member
 from tests.emulator import BotMessage, TelegramEmulator
 from tests.fixtures import GRID
 from tests.handlers.fixtures import ADMIN_ID
@@ -95,3 +97,30 @@ async def test_received_stays_on_the_message_and_in_the_recipients_notices(
     await admin.send("/notices")
     overview = (await admin.next_message()).text
     assert "#1" in overview and "UTC" not in overview and COUNTY_TIME.search(overview)
+
+
+async def test_the_missing_are_listed_with_phones_and_nudged_once(
+    emulator: TelegramEmulator,
+    application: Application,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await seat_people(emulator, session_factory)
+    async with session_factory() as session:
+        await session.execute(
+            update(Member).where(Member.telegram_id == 7005).values(phone="13800007005")
+        )
+        await session.commit()
+    await compose(emulator, ADMIN_ID, "防汛值班表", "全县")
+    await notice_for(emulator, 7005, "防汛值班表")
+
+    admin = emulator.user(user_id=ADMIN_ID)
+    admin.mark_read()
+    await admin.send("/notice 1")
+    rollup = await admin.next_message()
+    assert "马秀兰 13800007005" in rollup.text
+    query = await admin.press(rollup, "🔔 提醒未确认的人")
+    assert (await emulator.callback_answer(query))["text"] == "已提醒 6 人。"
+    nudged = await notice_for(emulator, 7005, "提醒您")
+    assert "通知 #1" in nudged.text and nudged.buttons()[0][0][0] == "收到"
+    again = await admin.press(rollup, "🔔 提醒未确认的人")
+    assert "已经提醒过" in (await emulator.callback_answer(again))["text"]
