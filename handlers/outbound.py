@@ -136,7 +136,11 @@ class TelegramRenderer:
 
 
 def render_text(content: Text) -> str:
-    """The catalog's text for ``content`` in the current locale, parameters escaped."""
+    """The catalog's text for ``content`` in the current locale, parameters escaped. A key
+    the catalog lacks is an error (the message fails with the reason), never a key shown
+    to a reader."""
+    if I18n.get_current(no_error=False).gettext(content.key) == content.key:
+        raise LookupError(f"no text for {content.key!r} in the catalogs")
     return t(content.key, **{name: _param(value) for name, value in content.params.items()})
 
 
