@@ -1,10 +1,12 @@
 """/start without an invite, /help and /cancel."""
 
 from aiogram import F, Router
+from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
+from bot.commands import ADMIN_COMMANDS, GROUP_COMMANDS
 from bot.config import Config
 from bot.i18n import t
 
@@ -14,7 +16,17 @@ async def start_without_invite(message: Message, state: FSMContext) -> None:
     await message.answer(t("start.welcome"))
 
 
+# Commands that work in private chat only: in a group they get a pointer there.
+PRIVATE_ONLY = tuple(
+    sorted(set(ADMIN_COMMANDS) - set(GROUP_COMMANDS) - {"start", "status", "export", "help"})
+)
+
+
 async def show_help(message: Message, config: Config) -> None:
+    if message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
+        # Only what works here: the rest is for private chat.
+        await message.answer(t("help.group"))
+        return
     text = t("help.text")
     if message.from_user and config.is_admin(message.from_user.id):
         text += "\n\n" + t("help.admin")
@@ -27,6 +39,10 @@ async def cancel(message: Message, state: FSMContext) -> None:
         return
     await state.clear()
     await message.answer(t("cancel.done"))
+
+
+async def private_only_in_group(message: Message, command: CommandObject) -> None:
+    await message.answer(t("group.use_private", command=command.command))
 
 
 async def start_with_unknown_payload(message: Message, command: CommandObject) -> None:
@@ -42,6 +58,11 @@ def setup() -> Router:
         start_without_invite, CommandStart(deep_link=False), F.text.regexp(r"^/start(@\w+)?\s*$")
     )
     router.message.register(show_help, Command("help"))
+    router.message.register(
+        private_only_in_group,
+        Command(*PRIVATE_ONLY),
+        F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}),
+    )
     router.message.register(cancel, Command("cancel"))
     router.message.register(start_with_unknown_payload, CommandStart())
     return router
