@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     status_parser = commands.add_parser("status", help="count what the database holds")
     status_parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_export_parser(commands)
+    demo_parser = commands.add_parser("demo", help="play a day of the county on an emulator")
+    demo_parser.add_argument("--scale", type=float, default=0.05, help="1: the seed county")
+    demo_parser.add_argument("--speed", type=float, default=20.0, help="Telegram time speed-up")
+    demo_parser.add_argument("--out", type=Path, help="where the export goes (default: .)")
     return parser
 
 
@@ -301,6 +305,17 @@ async def invite_command(config: Config, arguments: argparse.Namespace) -> int:
     return await _with_session(config, work)
 
 
+async def demo_command(_config: Config, arguments: argparse.Namespace) -> int:
+    import logging
+
+    from bot.demo import DemoOptions, run_demo
+
+    logging.getLogger().setLevel(logging.WARNING)  # the progress line and table say it all
+
+    options = DemoOptions(scale=arguments.scale, speed=arguments.speed, out=arguments.out)
+    return await run_demo(options)
+
+
 def english(key: str, **params: object) -> str:
     from bot.i18n import create_i18n
 
@@ -343,5 +358,6 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], Coroutine[Any, Any, i
     "seed-demo": seed_command,
     "status": status_command,
     "invite": invite_command,
+    "demo": demo_command,
     "export": export_command,
 }

@@ -1,0 +1,97 @@
+"""The demo county's data: the seed roster at a scale, and yesterday's reports (the county is
+on its second day, so "no change since last report" has a last report to repeat)."""
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import groupby
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Config
+from bot.forms import consequences, load_report_form, round_schedule
+from models.access import scope_of
+from models.org import Household, Node, Post
+from models.report_saving import save_report
+from models.reports import Reporter
+from models.roster import RosterSource, import_roster
+from models.rounds import ReportHow, open_round
+from models.seed import ZONES, seed_demo, seed_rows
+
+CALM = {
+    "people_at_home": 2,
+    "symptoms": 0,
+    "test_status": "negative",
+    "isolation": "none",
+    "vulnerable": [],
+    "needs": [],
+}
+
+
+@dataclass
+class PostToFill:
+    post_id: int
+    level: str
+    role: str
+    path: str
+    node_id: int
+    parent_id: int | None
+
+
+async def import_county(session: AsyncSession, scale: float) -> int:
+    """The seed county (``scale`` 1: all of it, 2: twice it); below 1, its first zones.
+    Returns households imported."""
+    if scale >= 1:
+        report = await seed_demo(session, scale=math.ceil(scale))
+        return report.households
+    zones = max(1, round(ZONES * scale))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["community", "zone", "grid", "building", "unit", "room"])
+    rows = groupby(seed_rows(), key=lambda row: row[1])
+    for index, (_zone, zone_rows) in enumerate(rows):
+        if index >= zones:
+            break
+        writer.writerows(zone_rows)
+    source = RosterSource("households.csv", buffer.getvalue().encode("utf-8"))
+    return (await import_roster(session, [source])).households
+
+
+async def posts_top_down(session: AsyncSession) -> list[PostToFill]:
+    order = {"zone": 0, "grid": 1, "building": 2, "unit": 3}
+    rows = await session.execute(
+        select(Post.id, Node.level, Post.role, Node.path, Node.id, Node.parent_id).join(
+            Node, Node.id == Post.node_id
+        )
+    )
+    posts = [PostToFill(*row) for row in rows]
+    posts.sort(key=lambda post: (order[post.level], post.path, post.role))
+    return posts
+
+
+async def report_yesterday(session: AsyncSession, config: Config, admin_id: int) -> int:
+    """Yesterday's round, every household reported calm (the county's history)."""
+    schedule = round_schedule(config)
+    form = load_report_form(config)
+    today = datetime.now(UTC).astimezone(schedule.zone).date()
+    yesterday = await open_round(session, schedule, form, today - timedelta(days=1))
+    reporter = Reporter(admin_id, None, await scope_of(session, admin_id, [admin_id]))
+    effects = consequences(config)
+    saved = 0
+    for household_id in list(await session.scalars(select(Household.id))):
+        await save_report(
+            session,
+            reporter,
+            effects,
+            round_id=yesterday.id,
+            household_id=household_id,
+            revision=0,
+            how=ReportHow.form,
+            answers=CALM,
+            now=yesterday.opens_at.replace(tzinfo=UTC) + timedelta(seconds=30),
+        )
+        saved += 1
+    return saved
