@@ -79,11 +79,14 @@ async def set_reachable(
     session: AsyncSession, member: Member, reachable: bool, command_centre: list[int]
 ) -> None:
     """Record that the member blocked or unblocked the bot. Commits."""
-    # The member may come from the bot's cache: decide on the row as it stands.
-    await session.refresh(member)
+    # The member may come from the bot's cache: decide on the row as it stands, read in
+    # this session (a cached object may belong to another).
+    row = await session.get(Member, member.id, populate_existing=True)
+    if row is None:
+        return
     if reachable:
-        member.reachable = True
-        member.unreachable_reason = None
+        row.reachable = True
+        row.unreachable_reason = None
     else:
-        await mark_unreachable(session, member, "blocked the bot", command_centre)
+        await mark_unreachable(session, row, "blocked the bot", command_centre)
     await session.commit()

@@ -1,5 +1,7 @@
 """Notices down the tree, composed in chat and delivered through the outbox."""
 
+import asyncio
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import Application
@@ -145,6 +147,16 @@ async def test_blocking_the_bot_marks_the_member_unreachable_and_tells_the_lead_
 
     await unit_lead.send("/me")  # writing again unblocks it
     await unit_lead.next_message()
-    async with session_factory() as session:
-        member = await member_by_telegram_id(session, 7005)
-        assert member is not None and member.reachable is True
+
+    async def reachable_again() -> bool:
+        # The unblocking (a my_chat_member update) and /me are two updates: the reply to
+        # one may come before the other is committed.
+        async with session_factory() as session:
+            member = await member_by_telegram_id(session, 7005)
+            return member is not None and member.reachable
+
+    for _ in range(50):
+        if await reachable_again():
+            break
+        await asyncio.sleep(0.1)
+    assert await reachable_again()
