@@ -343,7 +343,10 @@ async def test_every_kind_of_message_is_sent(
     confirm, notice, picture = reader.messages()
     button = [[("收到", f"ack:{written.id}")]]
     assert (confirm.text, confirm.buttons()) == ("请确认", button)
-    assert (notice.text, notice.buttons()) == ("停水通知", button)
+    # A written notice comes under its header (who sent it, its number, when).
+    header, body = notice.text.split("\n\n", 1)
+    assert header.startswith(f"📢 通知 #{written.id}") and body == "停水通知"
+    assert notice.buttons() == button
     assert (picture.kind, picture.caption) == ("photo", "原图")
 
 
