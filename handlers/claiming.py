@@ -24,6 +24,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
+from bot.fsm_storage import commit_fsm_writes
 from bot.i18n import locale_for_language_code, t
 from handlers.actions import ClaimWithdraw
 from handlers.contact import confirm_keyboard, contact_keyboard, is_own_contact
@@ -100,6 +101,9 @@ async def vacancy_picked(
     state = private_context(fsm_storage, bot, user)
     await state.set_state(Claiming.waiting_for_contact)
     await state.set_data({"token_id": check.token_id})
+    # The conversation is the private chat's while this update is the group's, whose lock
+    # does not hold the volunteer's answer back: it is written before they are asked.
+    await commit_fsm_writes(session)
     try:
         await bot.send_message(
             user.id, t("claims.offered", post=describe_post(post)), reply_markup=contact_keyboard()
