@@ -1,5 +1,7 @@
 """Claims on vacant posts and group bindings, at the domain level."""
 
+from datetime import timedelta
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,9 +30,11 @@ from models.groups import (
     record_group,
     unbind_group,
 )
+from models.invites import InviteStatus, create_invites, lookup_invite
 from models.org import Member, Post
 from models.people import Claim, ClaimKind, ClaimStatus, GroupChat
 from models.posts import node_by_path
+from models.resignation import leave_post
 from models.roster import RosterSource, import_roster
 from models.status import county_counts
 from models.system import AuditEntry
@@ -357,3 +361,25 @@ async def test_only_the_command_centre_decides_a_phone_mismatch(session: AsyncSe
 MISMATCH_ROSTER = (
     "community,zone,grid,building,unit,room\n东关社区,片区01,幸福小区,1号楼,1单元,101\n"
 ).encode()
+
+
+async def test_an_approved_claim_withdraws_the_posts_invites_so_none_revives(
+    session: AsyncSession,
+) -> None:
+    await import_example_county(session)
+    await bound_group(session)
+    await hold_post(session, 3002, BUILDING, "lead")
+    unit_post = await post_id(session, UNIT)
+    token = (await create_invites(session, [unit_post], timedelta(days=14), None))[unit_post]
+    await session.commit()
+    opened = await open_claim(
+        session, await link(session, unit_post, 5001), 5001, "刘志愿", "+8613909719999", None
+    )
+    assert opened.claim_id is not None
+    approved = await decide_claim(session, opened.claim_id, True, await scope(session, 3002), 3002)
+    assert approved.decision is Decision.approved
+    # The volunteer leaves; the post is vacant again, yet the old link stays dead.
+    member = await session.scalar(select(Member).where(Member.telegram_id == 5001))
+    assert member is not None
+    assert await leave_post(session, unit_post, member.id, 5001) is not None
+    assert (await lookup_invite(session, token)).status is InviteStatus.revoked
