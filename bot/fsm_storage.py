@@ -4,9 +4,9 @@ aiogram ships memory, Redis and Mongo storages only; this one keeps a row per ke
 
 Inside an update the storage works through the update's own session (``update_session``,
 set by ``DbSessionMiddleware``): the state is read once per update, and what the handler
-changes is written when that session next commits — with the handler's own work when the
-domain commits, else once at the end of the update (``commit_fsm_writes``, called inside
-aiogram's per-user lock, so the user's next update reads it). Outside an update (tests,
+changes is committed at once, through that session, before the handler replies: a user
+may answer a reply before the update that sent it has ended (a reply held by a flood wait),
+and the answer must find the new state. Outside an update (tests,
 tools) each call opens a session of its own and commits at once.
 """
 
@@ -59,6 +59,9 @@ class SqlStorage(BaseStorage):
         built = self.key_builder.build(key)
         _state, data = await _record(session, built)
         _write(session, built, value, data)
+        # Committed at once: the reply that follows may be answered before this update ends
+        # (a flood wait, say), and the answer must find the new state.
+        await session.commit()
 
     async def get_state(self, key: StorageKey) -> str | None:
         session = update_session.get()
@@ -76,6 +79,7 @@ class SqlStorage(BaseStorage):
         built = self.key_builder.build(key)
         state, _data = await _record(session, built)
         _write(session, built, state, encoded)
+        await session.commit()
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         session = update_session.get()

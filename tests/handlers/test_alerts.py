@@ -180,4 +180,6 @@ async def test_without_a_post_there_is_nothing_to_raise_and_groups_are_ignored(
     )
     assert delivered.caption is not None and "#2" in delivered.caption
     assert delivered.buttons() == [[("🙋 我来处理", "alack:2")]]
-    assert emulator.bot_messages(GROUP_ID) == []
+    # The group got a pointer to the private chat, and nothing of what was written there.
+    (pointer,) = emulator.bot_messages(GROUP_ID)
+    assert "/alert" in pointer.text and "私聊" in pointer.text and "门禁" not in pointer.text
