@@ -11,6 +11,7 @@ from models.audit import record
 from models.base import utcnow
 from models.chain import holders_at, private_addresses
 from models.needs import (
+    URGENT_KINDS,
     Need,
     NeedLimits,
     NeedStatus,
@@ -55,7 +56,15 @@ async def sweep_needs(
             continue
         params = await need_params(session, need, unit)
         await tell_about(
-            session, need.id, need.cycle, "cc", recipients, "need.opened", params, take=True
+            session,
+            need.id,
+            need.cycle,
+            "cc",
+            recipients,
+            "need.opened",
+            params,
+            take=True,
+            urgent=need.kind in URGENT_KINDS,
         )
         await mark_routed(session, need.id)
         await session.commit()
@@ -98,6 +107,7 @@ async def sweep_needs(
             "need.overdue",
             params,
             take=need.status == NeedStatus.open,
+            urgent=need.kind in URGENT_KINDS,
         )
         record(session, "need.escalated", None, need_id=need.id, cycle=need.cycle)
         await session.commit()

@@ -35,7 +35,7 @@ from models.chain import holders_at, private_addresses
 from models.forms import NeedRequest
 from models.messages import Action, ActionKind, Param, Term, Text
 from models.org import Household, Member, Node
-from models.outbox.table import OutgoingMessage, enqueue
+from models.outbox.table import URGENT_PRIORITY, OutgoingMessage, enqueue
 from models.posts import Recipient
 
 # Ahead of broadcasts, behind alerts.
@@ -45,6 +45,10 @@ NAME_LENGTH = 200
 LARGEST_ID = 2**31 - 1
 # The kinds the catalogs name; a form may add others, shown as the form spells them.
 KNOWN_KINDS = ("medicine", "food", "doctor", "other")
+# A sick resident cannot wait for the morning: these kinds' openings and escalations pass
+# quiet hours as alerts do; the rest of a ticket's news (taken, resolved, confirmed) and
+# other kinds wait.
+URGENT_KINDS = frozenset({"doctor", "medicine"})
 
 
 class NeedStatus(StrEnum):
@@ -189,7 +193,17 @@ async def open_report_needs(
             "note": note or "—",
         }
         recipients = handlers or private_addresses(command_centre)
-        await tell_about(session, need_id, 0, "open", recipients, "need.opened", params, take=True)
+        await tell_about(
+            session,
+            need_id,
+            0,
+            "open",
+            recipients,
+            "need.opened",
+            params,
+            take=True,
+            urgent=request.kind in URGENT_KINDS,
+        )
         if recipients:
             await mark_routed(session, need_id)
         record(
@@ -228,9 +242,10 @@ async def tell_about(
     take: bool = False,
     settle: bool = False,
     besides: int | None = None,
+    urgent: bool = False,
 ) -> int:
     """``key`` to each private chat among ``recipients``, once per need, opening and step;
-    with the buttons that step offers its readers."""
+    with the buttons that step offers its readers; ``urgent`` ones pass quiet hours."""
     actions: tuple[Action, ...] = ()
     if take:
         actions = (Action(ActionKind.take_need, need_id),)
@@ -256,7 +271,7 @@ async def tell_about(
                 actions=actions,
                 dedupe_key=f"{source}:{cycle}:{step}:{address}",
                 source=source,
-                priority=NEED_PRIORITY,
+                priority=URGENT_PRIORITY if urgent else NEED_PRIORITY,
             )
         )
     return await enqueue(session, messages)
@@ -274,7 +289,17 @@ async def route(
     people = await grid_handlers(session, unit) or private_addresses(command_centre)
     people = [*people, *also]
     params = await need_params(session, need, unit)
-    await tell_about(session, need.id, need.cycle, "open", people, key, params, take=True)
+    await tell_about(
+        session,
+        need.id,
+        need.cycle,
+        "open",
+        people,
+        key,
+        params,
+        take=True,
+        urgent=need.kind in URGENT_KINDS,
+    )
     if people:
         await mark_routed(session, need.id)
 

@@ -17,7 +17,7 @@ from models.need_steps import Changed, NeedStep, allowed_steps, change_need
 from models.need_views import need_for, needs_in_scope, open_need_count
 from models.needs import NEED_PRIORITY, Need, NeedLimits, NeedStatus, open_report_needs
 from models.org import Post
-from models.outbox.table import OutboxMessage
+from models.outbox.table import URGENT_PRIORITY, OutboxMessage
 from tests.response_fixtures import (
     ADMIN,
     BUILDING_LEAD,
@@ -93,6 +93,8 @@ async def test_a_report_opens_a_ticket_per_kind_for_the_grid_once(
     assert content.params["note"] == "需要买尿不湿 <急>"
     assert [(a.kind, a.target_id) for a in actions] == [(ActionKind.take_need, other)]
     assert rows[0].priority == NEED_PRIORITY
+    # Medicine cannot wait for the morning: its opening passes quiet hours.
+    assert {row.priority for row in await queued(session, f"need:{medicine}")} == {URGENT_PRIORITY}
     assert await audited(session, "need.opened") == 2
     assert await open_need_count(session, None) == 2
     assert medicine != other
