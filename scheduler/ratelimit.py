@@ -30,9 +30,15 @@ class Wakeup:
         self._event.set()
         self._event = asyncio.Event()
 
-    async def wait(self, seconds: float | None) -> None:
-        """Until the next ``fire()``, or ``seconds`` (None: no limit)."""
-        event = self._event
+    def mark(self) -> asyncio.Event:
+        """A mark to ``wait`` from: a ``fire()`` after it is not missed by a waiter that
+        looked at its work in between."""
+        return self._event
+
+    async def wait(self, seconds: float | None, since: asyncio.Event | None = None) -> None:
+        """Until the next ``fire()`` (after ``since``, if given), or ``seconds`` (None: no
+        limit)."""
+        event = self._event if since is None else since
         if seconds is None:
             await event.wait()
             return

@@ -185,6 +185,8 @@ class OutboxSender:
     async def _claim(self) -> None:
         batch = self.config.batch_size
         while not self._stopping:
+            # A wake() while the claim reads the outbox is for rows it may not have seen.
+            mark = self._wake_claimer.mark()
             room = batch - len(self._schedule)
             wait: float | None = None  # until workers have taken enough, or a wake()
             if room >= batch // 2 or len(self._schedule) == 0:
@@ -194,7 +196,7 @@ class OutboxSender:
                     logger.exception("outbox: claiming failed; trying again")
                     wait = DATABASE_RETRY_S[-1]
             if wait != 0:
-                await self._wake_claimer.wait(wait)
+                await self._wake_claimer.wait(wait, since=mark)
 
     async def _claim_batch(self, limit: int) -> float:
         """Claim and schedule up to ``limit`` rows; returns how long to sleep (0: more due)."""

@@ -414,10 +414,10 @@ async def test_wake_sends_at_once_rather_than_at_the_next_poll(
     asleep = asyncio.Event()
 
     class WatchedWakeup(Wakeup):
-        async def wait(self, seconds: float | None) -> None:
+        async def wait(self, seconds: float | None, since: asyncio.Event | None = None) -> None:
             if seconds == 30:
                 asleep.set()  # the claimer found nothing and sleeps for the whole poll
-            await super().wait(seconds)
+            await super().wait(seconds, since)
 
     monkeypatch.setattr(sender_module, "Wakeup", WatchedWakeup)
     sender = sender_for(session_factory, bot, scaled(poll_interval_s=30))
@@ -427,6 +427,34 @@ async def test_wake_sends_at_once_rather_than_at_the_next_poll(
         await queue(session_factory, [say(9001, "now")])
         sender.wake()
         await emulator.wait_until(lambda: texts(emulator, 9001) == ["now"], timeout=2)
+    finally:
+        await sender.stop()
+
+
+async def test_a_wake_while_the_claim_reads_the_outbox_is_not_lost(
+    emulator: TelegramEmulator,
+    bot: Bot,
+    session_factory: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started(emulator, 9002)
+    look = sender_module.next_due_at
+    reads = 0
+    sender = sender_for(session_factory, bot, scaled(poll_interval_s=30))
+
+    async def committed_meanwhile(session: AsyncSession, *args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        due = await look(session, *args, **kwargs)
+        reads += 1
+        if reads == 1:  # a row committed, and the sender woken, after the claim saw nothing
+            await queue(session_factory, [say(9002, "meanwhile")])
+            sender.wake()
+        return due
+
+    monkeypatch.setattr(sender_module, "next_due_at", committed_meanwhile)
+    await sender.start()
+    try:
+        await emulator.wait_until(lambda: texts(emulator, 9002) == ["meanwhile"], timeout=3)
     finally:
         await sender.stop()
 
