@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from bot.app import Application
 from bot.config import Config
 from bot.demo import actors
-from bot.demo.county import import_county, posts_top_down, report_yesterday
+from bot.demo.county import import_county, invite_posts, posts_top_down, report_yesterday
 from bot.demo.tally import Progress, Tally, count_day, write_export
 from bot.emulator import EmuUser, Limits, TelegramEmulator
 from bot.forms import load_report_form, round_schedule
@@ -29,8 +29,7 @@ from bot.i18n import create_i18n
 from models.access import scope_of
 from models.chase import ChaseRun
 from models.groups import bind_group
-from models.invite_batch import invite_to_post
-from models.org import Node, Role
+from models.org import Node
 from models.outbox.table import OutboxMessage, OutboxStatus
 from models.rounds import ReportRound
 from scheduler.chase_jobs import send_daily_summary, sweep_ladder
@@ -141,7 +140,10 @@ class CountyDay:
     async def play(self) -> Tally:
         limits = Limits(time_scale=self.options.speed)
         async with TelegramEmulator(
-            token=TOKEN, bot_username="wuji_demo_bot", limits=limits
+            token=TOKEN,
+            bot_username="wuji_demo_bot",
+            bot_first_name="五级 Wuji (demo)",
+            limits=limits,
         ) as emulator:
             self.emulator = emulator
             db_url = f"sqlite+aiosqlite:///{self.workdir / 'wuji-demo.sqlite3'}"
@@ -195,15 +197,9 @@ class CountyDay:
         self.holders: dict[int, EmuUser] = {}  # post id -> its holder
         self.posts = posts
         to_register = [post for post in posts if post.post_id not in claimable | never]
+        self.progress.phase("an invite for every post", total=len(to_register))
         async with sessions() as session:
-            invites = {}
-            for post in to_register:
-                node = await session.get(Node, post.node_id)
-                assert node is not None
-                row = await invite_to_post(
-                    session, node, Role(post.role), timedelta(days=7), ADMIN_ID, lambda t: t
-                )
-                invites[post.post_id] = row.token or row.link
+            invites = await invite_posts(session, [post.post_id for post in to_register], ADMIN_ID)
         self.progress.phase("registration by invite", total=len(to_register))
 
         async def register(post: object) -> None:
