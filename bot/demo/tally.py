@@ -24,7 +24,8 @@ SENDS = {"sendMessage", "sendPhoto", "sendDocument", "copyMessage"}
 
 
 class Progress:
-    """One updating line on a terminal; plain lines (one per phase) otherwise."""
+    """One updating line on a terminal; otherwise a line per phase, and every 15 s of a phase
+    that counts."""
 
     def __init__(self) -> None:
         self.tty = sys.stderr.isatty()
@@ -35,8 +36,7 @@ class Progress:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        if self.tty:
-            self._task = asyncio.get_running_loop().create_task(self._draw())
+        self._task = asyncio.get_running_loop().create_task(self._draw())
 
     def stop(self) -> None:
         if self._task is not None:
@@ -62,6 +62,12 @@ class Progress:
         return f"[{elapsed:6.1f}s] {self.name}{count}"
 
     async def _draw(self) -> None:
+        if not self.tty:
+            # A log file gets a line every 15 s of a long phase, not a redrawn one.
+            while True:
+                await asyncio.sleep(15)
+                if self.total:
+                    print(self.line(), file=sys.stderr, flush=True)
         while True:
             sys.stderr.write("\r\x1b[2K" + self.line()[:119])
             sys.stderr.flush()

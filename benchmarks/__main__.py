@@ -1,0 +1,294 @@
+"""Every benchmark, one after another, each in a process of its own; writes BENCHMARKS.md.
+
+    python -m benchmarks [--quick] [--only NAME ...] [--out BENCHMARKS.md]
+                         [--postgres URL] [--note TEXT] [--timeout SECONDS]
+
+Each benchmark's last line of output is one JSON object; its figures are compared with the
+targets of the issues (the table below, the one place they are kept). A benchmark that
+fails is written as failed, with the last line of its error. ``--quick`` runs small scales
+(what a test can afford); the default runs the issues' scales. A benchmark whose module is
+not in this checkout (``soak`` until it lands) is left out and named as such.
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.report import (
+    ROOT,
+    Outcome,
+    Target,
+    at_least,
+    below,
+    machine,
+    markdown,
+    own_database,
+    zero,
+)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    module: str
+    # "{database}" stands for a PostgreSQL database of the run's own, "{redis}" for --redis:
+    # such a benchmark runs only when --postgres names a server.
+    arguments: list[str]
+    quick: list[str]
+    targets: list[Target]
+
+    @property
+    def needs_postgres(self) -> bool:
+        return any("{database}" in argument for argument in self.arguments + self.quick)
+
+
+SOAK = [
+    Target("confirmed_reports", "reports the bot confirmed"),
+    Target("reports_lost", "reports lost", "0", zero),
+    Target("notices_lost", "notices lost", "0", zero),
+    Target("notice_repeats", "notice repeats (within the in-flight bound)"),
+    Target("ladder_duplicates", "ladder steps fired twice", "0", zero),
+    Target("ladder_missed", "ladder steps missed", "0", zero),
+    Target("group_leaks", "household answers in group chats", "0", zero),
+    Target("kills", "SIGKILLs", "3", lambda value: int(value) == 3),
+]
+
+# The targets, as the issues set them (issue numbers in the labels' sources: roster #2,
+# broadcast #4 and #7, updates #9, chase #10, soak #12, console #13).
+BENCHMARKS = [
+    Benchmark(
+        "roster",
+        "benchmarks.roster",
+        ["--scale", "1"],
+        ["--scale", "1", "--households-per-unit", "2"],
+        [
+            Target("households", "households"),
+            Target("import_s", "import, s", "< 10 s", below(10)),
+            Target("subtree_query_ms", "households under a zone, median ms", "< 20 ms", below(20)),
+            Target("rss_mb", "peak RSS, MB", "< 300 MB", below(300)),
+        ],
+    ),
+    Benchmark(
+        "roster-x10",
+        "benchmarks.roster",
+        ["--scale", "10"],
+        ["--scale", "2", "--households-per-unit", "2"],
+        [
+            Target("households", "households"),
+            Target("import_s", "import, s", "< 100 s", below(100)),
+            Target("subtree_query_ms", "households under a zone, median ms"),
+            Target("rss_mb", "peak RSS, MB"),
+        ],
+    ),
+    Benchmark(
+        "broadcast",
+        "benchmarks.broadcast",
+        ["--scale-time", "10", "--recipients", "8202"],
+        ["--scale-time", "20", "--recipients", "200"],
+        [
+            Target("recipients", "recipients"),
+            Target("limit_per_s", "Telegram's limit, msg/s"),
+            Target("rate_per_s", "paced rate, msg/s (Telegram time)"),
+            Target("ratio", "paced rate / limit", "≥ 0.93", at_least(0.93)),
+            Target("lost", "lost", "0", zero),
+            Target("duplicates", "duplicates", "0", zero),
+            Target("rejected_429", "429 answers", "0", zero),
+            Target("baseline_rate_per_s", "naive loop, msg/s"),
+            Target("ceiling_per_s", "sender ceiling, msg/s", "≥ 1,000", at_least(1000)),
+        ],
+    ),
+    Benchmark(
+        "chase",
+        "benchmarks.chase",
+        ["--scale", "1"],
+        ["--scale", "1", "--runs", "1"],
+        [
+            Target("households", "households"),
+            Target("sweep_ms", "slowest ladder step, median ms", "< 100 ms", below(100)),
+            Target("households_x10", "households ×10"),
+            Target("sweep_ms_x10", "slowest step ×10, median ms", "< 1,000 ms", below(1000)),
+        ],
+    ),
+    Benchmark(
+        "updates",
+        "benchmarks.updates",
+        ["--leads", "2899", "--concurrency", "64"],
+        ["--leads", "40", "--concurrency", "8"],
+        [
+            Target("updates", "updates fed", "≥ 10,000", at_least(10_000)),
+            Target("updates_per_s", "updates/s", "≥ 400", at_least(400)),
+            Target("p95_ms", "p95 latency, ms", "< 50 ms", below(50)),
+            Target("echo_updates_per_s", "echo handler, updates/s"),
+            Target("ratio", "updates/s ÷ echo"),
+        ],
+    ),
+    Benchmark(
+        "updates-postgresql",
+        "benchmarks.updates",
+        ["--database", "{database}", "--leads", "2899", "--concurrency", "64"],
+        ["--database", "{database}", "--leads", "40", "--concurrency", "8"],
+        [
+            Target("updates", "updates fed"),
+            Target("updates_per_s", "updates/s (the target is set on SQLite)"),
+            Target("p95_ms", "p95 latency, ms"),
+            Target("echo_updates_per_s", "echo handler, updates/s"),
+            Target("ratio", "updates/s ÷ echo"),
+        ],
+    ),
+    Benchmark(
+        "console",
+        "benchmarks.console",
+        ["--viewers", "50", "--rate", "100", "--seconds", "8"],
+        ["--viewers", "3", "--rate", "20", "--seconds", "1"],
+        [
+            Target("page_data_ms", "county page data, median ms", "< 200 ms", below(200)),
+            Target("page_data_cold_ms", "same, first build, ms"),
+            Target("saves_per_s_alone", "report saves/s alone"),
+            Target("saves_per_s_with_viewers", "report saves/s with the viewers"),
+            Target("drop", "drop with the viewers", "< 0.10", below(0.10)),
+            Target("paced_achieved_per_s", "paced at 100/s with the viewers: achieved"),
+            Target("paced_p95_ms", "paced: p95 ms"),
+        ],
+    ),
+    Benchmark("soak", "benchmarks.soak", [], ["--units", "12"], SOAK),
+    Benchmark(
+        "soak-replicas",
+        "benchmarks.soak",
+        ["--database", "{database}", "--redis", "{redis}", "--replicas", "2"],
+        ["--database", "{database}", "--redis", "{redis}", "--replicas", "2", "--units", "12"],
+        SOAK,
+    ),
+]
+
+
+def present(benchmark: Benchmark) -> bool:
+    return importlib.util.find_spec(benchmark.module) is not None
+
+
+def command_of(benchmark: Benchmark, quick: bool, database: str = "", redis: str = "") -> list[str]:
+    arguments = benchmark.quick if quick else benchmark.arguments
+    filled = [a.replace("{database}", database).replace("{redis}", redis) for a in arguments]
+    return ["python", "-m", benchmark.module, *filled]
+
+
+def last_json(output: str) -> dict[str, Any] | None:
+    for line in reversed(output.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                return value
+    return None
+
+
+def last_line(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no output"
+
+
+def run_one(
+    benchmark: Benchmark, quick: bool, timeout: float, database: str = "", redis: str = ""
+) -> Outcome:
+    """The benchmark in a process of its own; its output goes on to stderr as it comes (the
+    progress) and is kept (the JSON line, or the error's last line)."""
+    command = command_of(benchmark, quick, database, redis)
+    print(f"== {benchmark.name}: {shlex.join(command)}", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    outcome = Outcome(benchmark.name, command, 0.0, targets=benchmark.targets)
+    process = subprocess.Popen(
+        [sys.executable, *command[1:]],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    )
+    timer = threading.Timer(timeout, process.kill)
+    timer.start()
+    output: list[str] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            sys.stderr.write(line)
+            output.append(line)
+        returncode = process.wait()
+    finally:
+        timer.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    outcome.seconds = time.monotonic() - started
+    text = "".join(output)
+    figures = last_json(text)
+    if outcome.seconds >= timeout:
+        outcome.error = f"stopped after {timeout:.0f} s (--timeout)"
+    elif returncode != 0:
+        outcome.error = f"exit {returncode}: {last_line(text)}"
+    elif figures is None:
+        outcome.error = f"no JSON line: {last_line(text)}"
+    else:
+        outcome.figures = figures
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small scales, for tests")
+    names = [benchmark.name for benchmark in BENCHMARKS]
+    parser.add_argument("--only", nargs="+", choices=names, metavar="NAME", help=str(names))
+    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("TEST_DATABASE_URL"),
+        help="a PostgreSQL server (postgresql+asyncpg://…; default $TEST_DATABASE_URL): its "
+        "version is named, and the PostgreSQL benchmarks run in databases made on it",
+    )
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0", help="for the replicas")
+    parser.add_argument("--note", default="", help="a paragraph for the file's head")
+    parser.add_argument("--timeout", type=float, default=3600, help="per benchmark, seconds")
+    arguments = parser.parse_args(argv)
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    host = machine(arguments.postgres)
+    chosen = [b for b in BENCHMARKS if not arguments.only or b.name in arguments.only]
+    outcomes: list[Outcome] = []
+    left_out: list[str] = []
+    for benchmark in chosen:
+        if not present(benchmark):
+            left_out.append(f"{benchmark.name} (`{benchmark.module}` is not in this checkout)")
+        elif benchmark.needs_postgres and not arguments.postgres:
+            left_out.append(f"{benchmark.name} (no PostgreSQL server: give --postgres)")
+        elif benchmark.needs_postgres:
+            with own_database(arguments.postgres, benchmark.name) as database:
+                outcome = run_one(
+                    benchmark, arguments.quick, arguments.timeout, database, arguments.redis
+                )
+            outcomes.append(outcome)
+        else:
+            outcomes.append(run_one(benchmark, arguments.quick, arguments.timeout))
+    for line in left_out:
+        print(f"== not run: {line}", file=sys.stderr)
+    note = arguments.note
+    if left_out:
+        note = (note + "\n\n" if note else "") + "Not run: " + "; ".join(left_out) + "."
+    shown = ["python", "-m", "benchmarks", *(argv if argv is not None else sys.argv[1:])]
+    text = markdown(outcomes, host, started, shlex.join(shown), arguments.quick, note)
+    arguments.out.write_text(text, encoding="utf-8")
+    print(f"wrote {arguments.out}", file=sys.stderr)
+    return 1 if any(outcome.error for outcome in outcomes) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
