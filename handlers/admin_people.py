@@ -19,10 +19,10 @@ from handlers.rendering import clip_html, describe_post, post_title
 from models.access import scope_of
 from models.assignments import assign_post, revoke_post
 from models.directory import AuditView, member_by_username, readable_audit
-from models.invite_batch import invite_to_post, invite_vacant_posts
+from models.invite_batch import InviteRow, invite_to_post, invite_vacant_posts
 from models.invites import withdraw_earlier_invites, withdraw_tokens
 from models.members import member_by_telegram_id
-from models.org import Role
+from models.org import Node, Role
 from models.posts import node_by_path
 from models.refusals import Refused
 
@@ -54,14 +54,13 @@ async def invite(
             row = await invite_to_post(
                 session, node, Role(role_word), ttl, actor, link_for, scope=scope
             )
-            role = post_title(row.level, row.role)
-            await message.answer(t("invite.link", path=row.path, role=role, link=row.link))
+            await message.answer(invite_text(row))
             return
         rows = await invite_vacant_posts(
             session, node, ttl, actor, link_for, scope=scope, withdraw_earlier=False
         )
     except Refused as refused:
-        await message.answer(t(refused.key, **refused.params))
+        await message.answer(refusal_text(refused, node))
         return
     if not rows:
         await message.answer(t("invite.none_vacant", path=node.path))
@@ -78,6 +77,32 @@ async def invite(
         await message.answer(t("invite.sheet_failed"))
         return
     await withdraw_earlier_invites(session, tokens, actor)
+
+
+def invite_text(row: InviteRow) -> str:
+    """One post's link, with whom the roster names for it: the reader (the command centre,
+    or a lead whose subtree holds the post) checks the link goes to that person."""
+    if row.roster_name or row.roster_phone:
+        roster = t("invite.roster", name=row.roster_name or "—", phone=row.roster_phone or "—")
+    else:
+        roster = t("invite.roster_none")
+    return t(
+        "invite.link",
+        path=row.path,
+        role=post_title(row.level, row.role),
+        link=row.link,
+        roster=Raw(roster),
+    )
+
+
+def refusal_text(refused: Refused, node: Node) -> str:
+    """The refusal's text, the post's role in the reader's words (片区长, unit lead) rather
+    than the key the domain names it by."""
+    params = dict(refused.params)
+    role = params.get("role")
+    if isinstance(role, str) and role in Role.__members__:
+        params["role"] = post_title(node.level, role)
+    return t(refused.key, **params)
 
 
 def parse_path_and_role(args: str | None) -> tuple[str, Role | None, list[str]]:
@@ -110,7 +135,7 @@ async def revoke(
     try:
         change = await revoke_post(session, node, role, actor)
     except Refused as refused:
-        await message.answer(t(refused.key, **refused.params))
+        await message.answer(refusal_text(refused, node))
         return
     post_text = describe_post(change.post)
     if change.former_holder is None:
@@ -149,7 +174,7 @@ async def assign(
     try:
         change = await assign_post(session, node, role, member, actor)
     except Refused as refused:
-        await message.answer(t(refused.key, **refused.params))
+        await message.answer(refusal_text(refused, node))
         return
     post_text = describe_post(change.post)
     await message.answer(t("assign.done", post=post_text, name=member.name))

@@ -109,8 +109,16 @@ async def register_by_invite(
         await tell(
             session,
             command_centre(command_centre_ids),
-            "registration.admin_phone_mismatch",
-            {"name": name, "phone": normalized, "post": post_ref(lookup.post)},
+            "registration.phone_review",
+            {
+                "name": name,
+                "phone": normalized,
+                "post": post_ref(lookup.post),
+                # Beside the sharer's: whom the roster means, so the reviewer can tell a
+                # new number from a stranger holding the link.
+                "roster_name": post.roster_name or "—",
+                "roster_phone": post.roster_phone or "—",
+            },
             actions=(
                 Action(ActionKind.approve_claim, claim.id),
                 Action(ActionKind.decline_claim, claim.id),
