@@ -87,10 +87,23 @@ async def text_content(
 async def forwarded_content(
     message: Message, state: FSMContext, session: AsyncSession, config: Config
 ) -> None:
-    if message.contact or message.location or message.poll:
+    # Only what carries a caption: the notice's header (from whom, its number, when) goes
+    # there, above the author's own caption.
+    if not (
+        message.photo
+        or message.video
+        or message.document
+        or message.audio
+        or message.voice
+        or message.animation
+    ):
         await message.answer(t("notice.content_unsupported"))
         return
-    await state.update_data(text=None, from_chat_id=message.chat.id, message_id=message.message_id)
+    await state.update_data(
+        text=message.html_text if message.caption else None,
+        from_chat_id=message.chat.id,
+        message_id=message.message_id,
+    )
     await ask_scope(message, state, session, config)
 
 
@@ -260,7 +273,7 @@ async def preview(
     people = len(await recipients_of(session, scope_node, data["levels"]))
     groups = len(await bound_groups_in(session, scope_node))
     await message.answer(t("notice.preview_heading"))
-    if data.get("text") is not None:
+    if data.get("from_chat_id") is None:
         await message.answer(data["text"])
     else:
         await bot.copy_message(message.chat.id, data["from_chat_id"], data["message_id"])

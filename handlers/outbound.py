@@ -76,10 +76,16 @@ class TelegramRenderer:
         if notice is None:
             raise LookupError(f"notice {content.notice_id} is gone")
         if notice.kind is NoticeKind.copy and notice.from_chat_id and notice.message_id:
+            # The header goes in the caption, above the author's own.
+            caption = self.notice_header(notice)
+            if notice.text:
+                caption = f"{caption}\n\n{notice.text}"
             return CopyMessage(
                 chat_id=message.chat_id,
                 from_chat_id=notice.from_chat_id,
                 message_id=notice.message_id,
+                caption=clip_html(caption, CAPTION_LIMIT),
+                parse_mode=ParseMode.HTML,
                 reply_markup=markup,
                 allow_paid_broadcast=self.paid,
             )

@@ -62,7 +62,8 @@ class Notice(Base):
     scope_node_id: Mapped[int | None] = mapped_column(ForeignKey("nodes.id", ondelete="SET NULL"))
     # Levels whose posts receive it; both the lead and the officer of each node do.
     levels: Mapped[list[str]] = mapped_column(JSON)
-    # "text" (HTML, already escaped) or "copy" (the author's message, sent on as it is).
+    # "text" (HTML, already escaped) or "copy" (the author's message, sent on as it is,
+    # under the header and its own caption, kept as HTML in ``text``).
     kind: Mapped[str] = mapped_column(String(16))
     text: Mapped[str | None] = mapped_column(Text)
     from_chat_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -102,7 +103,9 @@ class NoticeDraft:
     levels: list[str]
     wants_ack: bool
     send_at: datetime | None
+    # A text notice's HTML, or a copied message's caption as HTML.
     text: str | None = None
+    # The author's message to copy (a photo, a document…); None: a text notice.
     from_chat_id: int | None = None
     message_id: int | None = None
 
@@ -191,7 +194,7 @@ async def create_notice(session: AsyncSession, draft: NoticeDraft, scope: Scope)
         author_telegram_id=draft.author_telegram_id,
         scope_node_id=draft.scope_node_id,
         levels=draft.levels,
-        kind=NoticeKind.text if draft.text is not None else NoticeKind.copy,
+        kind=NoticeKind.copy if draft.from_chat_id is not None else NoticeKind.text,
         text=draft.text,
         from_chat_id=draft.from_chat_id,
         message_id=draft.message_id,

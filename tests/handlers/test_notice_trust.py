@@ -124,3 +124,39 @@ async def test_the_missing_are_listed_with_phones_and_nudged_once(
     assert "通知 #1" in nudged.text and nudged.buttons()[0][0][0] == "收到"
     again = await admin.press(rollup, "🔔 提醒未确认的人")
     assert "已经提醒过" in (await emulator.callback_answer(again))["text"]
+
+
+async def test_a_photo_notice_carries_the_header_above_its_own_caption(
+    emulator: TelegramEmulator,
+    application: Application,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await seat_people(emulator, session_factory)
+    author = emulator.user(user_id=ADMIN_ID, first_name="作者", language_code="zh")
+    author.mark_read()
+    await author.send("/notice")
+    assert "通知内容" in (await author.next_message()).text
+    sticker = {"file_id": "s1", "file_unique_id": "u1", "type": "regular", "width": 512}
+    sticker |= {"height": 512, "is_animated": False, "is_video": False, "emoji": "👍"}
+    await author.send_raw({"sticker": sticker})
+    assert "不能作为通知" in (await author.next_message()).text
+    await author.send_photo(b"\xff\xd8 leaflet", caption="消杀告示，请张贴")
+    await author.press(await author.next_message(), "全县")
+    await author.press(await author.next_message(), "下一步 ▶")
+    await author.press(await author.next_message(), "需要确认")
+    await author.press(await author.next_message(), "立即发送")
+    assert "预览" in (await author.next_message()).text
+    preview = await author.next_message()
+    assert preview.caption == "消杀告示，请张贴"
+    summary = await author.next_message()
+    await author.press(summary, "✅ 确认发送")
+
+    unit_lead = emulator.user(user_id=7005)
+    delivered = await emulator.wait_until(
+        lambda: next((m for m in unit_lead.messages() if m.caption), None), timeout=10
+    )
+    assert delivered is not None
+    header, own = (delivered.caption or "").split("\n\n", 1)
+    assert own == "消杀告示，请张贴"
+    assert "通知 #1" in header and "县指挥部" in header and COUNTY_TIME.search(header)
+    assert delivered.buttons() and delivered.buttons()[0][0][0] == "收到"
