@@ -32,6 +32,7 @@ PRIVATE_COMMANDS = (
     "export",
     "tree",
     "whois",
+    "mylead",
     "leave",
     "help",
     "lang",

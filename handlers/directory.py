@@ -1,29 +1,42 @@
-"""/tree and /whois: who holds which post, for admins and for leads in their own subtrees.
+"""/tree, /whois and /mylead: who holds which post, for admins and for leads in their own
+subtrees.
 
-A path or @username typed by the caller is quoted back cut short (``shown``), and one
-holding control characters is no path at all: it never reaches the database, which on
-PostgreSQL refuses NUL.
+``/tree`` is tapped through: a node's children are buttons (a page at a time) and a button
+leads back up, never above the caller's own scope; every press is checked against the
+scope again, so a forged button for another node gets a refusal and no data. A path,
+name or @username typed by the caller is quoted back cut short (``shown``), and one holding
+control characters reaches no query: PostgreSQL refuses NUL.
 """
 
+from contextlib import suppress
+
 from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
-from aiogram.types import Message
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import t
-from handlers.rendering import post_title
+from handlers.filters import private_buttons
+from handlers.ids import RowId
+from handlers.rendering import answer_in_parts, clip_html, post_title
+from handlers.tree_view import TreeOpen, tree_view
 from models.access import Scope, scope_of
-from models.directory import (
-    coverage_by_child,
-    coverage_by_level,
-    holdings,
-    log_lookup,
-    members_by_username,
-)
-from models.org import Node
+from models.directory import Holding, holdings, log_lookup, members_by_username
+from models.directory_search import above_member, search_roster
+from models.org import Member, Node
 from models.posts import node_by_path, posts_of
 from models.text import has_control_characters, shown
+
+# Matches offered as buttons at most; past this the caller is asked to type more.
+WHOIS_MATCHES = 10
+
+
+class WhoisOpen(CallbackData, prefix="whoisn"):
+    node_id: RowId
 
 
 async def caller_scope(message: Message, session: AsyncSession, config: Config) -> Scope | None:
@@ -36,15 +49,19 @@ async def caller_scope(message: Message, session: AsyncSession, config: Config) 
     return scope
 
 
+async def find_visible_node(session: AsyncSession, scope: Scope, path: str) -> Node | None:
+    node = None if has_control_characters(path) else await node_by_path(session, path)
+    return node if node is not None and scope.sees(node) else None
+
+
 async def visible_node(
     message: Message, session: AsyncSession, scope: Scope, path: str
 ) -> Node | None:
-    node = None if has_control_characters(path) else await node_by_path(session, path)
-    if node is None or not scope.sees(node):
-        # The same answer for "no such node" and "not yours": a path outside one's scope
-        # reveals nothing.
+    """The node at ``path`` if the scope sees it, or None after saying so. The same answer
+    for "no such node" and "not yours": a path outside one's scope reveals nothing."""
+    node = await find_visible_node(session, scope, path)
+    if node is None:
         await message.answer(t("directory.not_in_scope", path=shown(path)))
-        return None
     return node
 
 
@@ -55,40 +72,30 @@ async def tree(
     if scope is None:
         return
     path = (command.args or "").strip()
+    node: Node | None = None
     if path:
         node = await visible_node(message, session, scope, path)
         if node is None:
             return
-        roots: list[Node | None] = [node]
-    elif scope.is_admin:
-        roots = [None]
-    else:
-        roots = [await session.get(Node, node_id) for node_id, _ in sorted(scope.roots)]
-    for root in roots:
-        await message.answer(await render_tree(session, root))
+    text, markup = await tree_view(session, scope, node, 0)
+    await message.answer(text, reply_markup=markup)
 
 
-async def render_tree(session: AsyncSession, node: Node | None) -> str:
-    lines = [t("tree.title", path=node.path if node else t("tree.county"))]
-    for level in await coverage_by_level(session, node):
-        lines.append(
-            t(
-                "tree.level",
-                level=t(f"level.{level.label}"),
-                nodes=level.nodes,
-                posts=level.posts,
-                filled=level.filled,
-                vacant=level.vacant,
-            )
-        )
-    children = await coverage_by_child(session, node)
-    if children:
-        lines.append(t("tree.children"))
-        lines.extend(
-            t("tree.child", path=child.label, filled=child.filled, posts=child.posts)
-            for child in children
-        )
-    return "\n".join(lines)
+async def tree_pressed(
+    callback: CallbackQuery, callback_data: TreeOpen, session: AsyncSession, config: Config
+) -> None:
+    scope = await scope_of(session, callback.from_user.id, config.admins.telegram_ids)
+    node: Node | None = None
+    if callback_data.node_id:
+        node = await session.get(Node, callback_data.node_id)
+    if scope.is_empty or (callback_data.node_id and (node is None or not scope.sees(node))):
+        await callback.answer(t("directory.button_refused"), show_alert=True)
+        return
+    await callback.answer()
+    text, markup = await tree_view(session, scope, node, callback_data.page)
+    if isinstance(callback.message, Message):
+        with suppress(TelegramBadRequest):  # pressed twice: "message is not modified"
+            await callback.message.edit_text(text, reply_markup=markup)
 
 
 async def whois(
@@ -103,37 +110,75 @@ async def whois(
         return
     actor = message.from_user.id if message.from_user else None
     if has_control_characters(target):
-        await message.answer(t("directory.not_in_scope", path=shown(target)))
+        await message.answer(t("whois.nobody", query=shown(target)))
         return
     if target.startswith("@"):
         await whois_member(message, session, scope, target)
+    elif node := await find_visible_node(session, scope, target):
+        await message.answer(await node_holdings(session, node))
     else:
-        node = await visible_node(message, session, scope, target)
-        if node is None:
-            return
-        lines = [t("whois.node", path=node.path)]
-        for holding in await holdings(session, node.id):
-            title = post_title(node.level, holding.role)
-            if holding.holder_name:
-                lines.append(
-                    t(
-                        "whois.held",
-                        title=title,
-                        name=holding.holder_name,
-                        phone=holding.holder_phone or "—",
-                    )
-                )
-            else:
-                lines.append(
-                    t(
-                        "whois.vacant",
-                        title=title,
-                        name=holding.roster_name or "—",
-                        phone=holding.roster_phone or "—",
-                    )
-                )
-        await message.answer("\n".join(lines))
+        await whois_search(message, session, scope, target)
     await log_lookup(session, actor, target)
+
+
+async def whois_search(message: Message, session: AsyncSession, scope: Scope, query: str) -> None:
+    found = await search_roster(session, scope, query, WHOIS_MATCHES)
+    if not found.total:
+        await message.answer(t("whois.nobody", query=shown(query)))
+        return
+    if found.total == 1:
+        node = await session.get(Node, found.matches[0].node_id)
+        if node is not None:
+            await message.answer(await node_holdings(session, node))
+            return
+    buttons = InlineKeyboardBuilder()
+    for match in found.matches:
+        title = post_title(match.level, match.role)
+        name = shown(match.name or t("whois.no_name"), 24)
+        buttons.button(
+            text=f"{name} · {title} · {shown(match.path, 40)}",
+            callback_data=WhoisOpen(node_id=match.node_id),
+        )
+    buttons.adjust(1)
+    key = "whois.matches" if found.total <= WHOIS_MATCHES else "whois.matches_more"
+    await message.answer(
+        t(key, query=shown(query), count=found.total, shown=len(found.matches)),
+        reply_markup=buttons.as_markup(),
+    )
+
+
+async def whois_pressed(
+    callback: CallbackQuery, callback_data: WhoisOpen, session: AsyncSession, config: Config
+) -> None:
+    scope = await scope_of(session, callback.from_user.id, config.admins.telegram_ids)
+    node = await session.get(Node, callback_data.node_id)
+    if node is None or not scope.sees(node):
+        await callback.answer(t("directory.button_refused"), show_alert=True)
+        return
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await callback.message.answer(await node_holdings(session, node))
+    await log_lookup(session, callback.from_user.id, node.path)
+
+
+def holding_line(level: str, holding: Holding) -> str:
+    title = post_title(level, holding.role)
+    if holding.holder_name:
+        return t(
+            "whois.held", title=title, name=holding.holder_name, phone=holding.holder_phone or "—"
+        )
+    return t(
+        "whois.vacant",
+        title=title,
+        name=holding.roster_name or "—",
+        phone=holding.roster_phone or "—",
+    )
+
+
+async def node_holdings(session: AsyncSession, node: Node) -> str:
+    lines = [t("whois.node", path=node.path)]
+    lines.extend(holding_line(node.level, holding) for holding in await holdings(session, node.id))
+    return clip_html("\n".join(lines))
 
 
 async def whois_member(
@@ -158,7 +203,29 @@ async def whois_member(
     if not sections:
         await message.answer(t("whois.unknown_member", username=shown(username)))
         return
-    await message.answer("\n\n".join(sections))
+    await answer_in_parts(message, "\n\n".join(sections))
+
+
+async def my_lead(
+    message: Message, session: AsyncSession, member: Member | None, config: Config
+) -> None:
+    aboves = await above_member(session, member.id) if member else []
+    if not aboves:
+        await message.answer(t("mylead.none"))
+        return
+    sections = [t("mylead.title")]
+    for above in aboves:
+        lines = [t("mylead.post", title=post_title(above.level, above.role), path=above.path)]
+        if above.own_lead is not None:
+            lines.append(holding_line(above.level, above.own_lead))
+        if above.parent_path is None or above.parent_level is None:
+            lines.append(t("mylead.command_centre"))
+        else:
+            lines.append(t("mylead.parent", path=above.parent_path))
+            lines.extend(holding_line(above.parent_level, holding) for holding in above.parent)
+        sections.append("\n".join(lines))
+    await answer_in_parts(message, "\n\n".join(sections))
+    await log_lookup(session, message.from_user.id if message.from_user else None, "/mylead")
 
 
 def setup() -> Router:
@@ -167,4 +234,9 @@ def setup() -> Router:
     router.message.filter(F.chat.type == "private")
     router.message.register(tree, Command("tree"))
     router.message.register(whois, Command("whois"))
+    router.message.register(my_lead, Command("mylead"))
+    # Phones and names: buttons of private chats only.
+    private = private_buttons(router, TreeOpen, WhoisOpen)
+    private.callback_query.register(tree_pressed, TreeOpen.filter())
+    private.callback_query.register(whois_pressed, WhoisOpen.filter())
     return router

@@ -3,8 +3,9 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from models.audit import record
 from models.base import as_utc
@@ -55,32 +56,94 @@ async def coverage_by_level(session: AsyncSession, node: Node | None) -> list[Co
     return [by_level[level.value] for level in LEVELS if level.value in by_level]
 
 
-async def coverage_by_child(
-    session: AsyncSession, node: Node | None, limit: int = 30
-) -> list[Coverage]:
-    """For each child of the node (each zone for None): posts and filled posts in the
-    child's whole subtree, in one grouped query."""
+@dataclass(frozen=True)
+class ChildCoverage:
+    """One child of a node as the directory shows it: its own children, the posts of its
+    whole subtree (filled and vacant) and the members holding them whom the bot cannot
+    reach."""
+
+    node_id: int
+    name: str
+    children: int
+    posts: int
+    filled: int
+    unreachable: int
+
+    @property
+    def vacant(self) -> int:
+        return self.posts - self.filled
+
+
+@dataclass(frozen=True)
+class ChildrenPage:
+    total: int
+    children: list[ChildCoverage]
+
+
+def _children_of(node: Node | None) -> ColumnElement[bool]:
+    if node is None:
+        return Node.level == Level.zone.value
+    return Node.parent_id == node.id
+
+
+async def children_page(
+    session: AsyncSession, node: Node | None, offset: int, limit: int
+) -> ChildrenPage:
+    """A page of the node's children (the zones for None) by name, each with the counts of
+    its subtree: two queries whatever the page's size."""
+    total = await session.scalar(select(func.count(Node.id)).where(_children_of(node))) or 0
     child_depth = 0 if node is None else Level(node.level).depth + 1
-    if child_depth >= len(LEVELS):
-        return []
+    if not total or child_depth >= len(LEVELS):
+        return ChildrenPage(0, [])
+    page = list(
+        (
+            await session.execute(
+                select(Node.id, Node.name)
+                .where(_children_of(node))
+                .order_by(Node.name, Node.id)
+                .offset(offset)
+                .limit(limit)
+            )
+        ).all()
+    )
     child_column = getattr(Node, LEVELS[child_depth].ancestor_column)
-    child = Node.__table__.alias("child")
+    unreachable = case((Member.reachable.is_(False), Member.id))
+    grandchild = case((Node.parent_id == child_column, Node.id))
     rows = await session.execute(
         select(
-            child.c.path,
-            func.count(func.distinct(Node.id)),
+            child_column,
+            func.count(func.distinct(grandchild)),
             func.count(Post.id),
             func.count(Post.holder_id),
+            func.count(func.distinct(unreachable)),
         )
         .select_from(Node)
-        .join(Post, Post.node_id == Node.id)
-        .join(child, child.c.id == child_column)
-        .where(under(node))
-        .group_by(child.c.path)
-        .order_by(child.c.path)
-        .limit(limit)
+        .outerjoin(Post, Post.node_id == Node.id)
+        .outerjoin(Member, Member.id == Post.holder_id)
+        .where(child_column.in_([node_id for node_id, _ in page]))
+        .group_by(child_column)
     )
-    return [Coverage(path, nodes, posts, filled) for path, nodes, posts, filled in rows]
+    counts = {row[0]: tuple(row[1:]) for row in rows}
+    return ChildrenPage(
+        total,
+        [
+            ChildCoverage(node_id, name, *counts.get(node_id, (0, 0, 0, 0)))
+            for node_id, name in page
+        ],
+    )
+
+
+async def unreachable_under(session: AsyncSession, node: Node | None) -> int:
+    """Members holding a post in the subtree whom the bot cannot reach (blocked, never
+    started)."""
+    count = await session.scalar(
+        select(func.count(func.distinct(Member.id)))
+        .select_from(Node)
+        .join(Post, Post.node_id == Node.id)
+        .join(Member, Member.id == Post.holder_id)
+        .where(under(node), Member.reachable.is_(False))
+    )
+    return count or 0
 
 
 async def holdings(session: AsyncSession, node_id: int) -> list[Holding]:

@@ -313,6 +313,13 @@ async def test_length_limits(emu: TelegramEmulator, bot: Bot) -> None:
     await bot.send_message(alice.id, "<b>" + "x" * 4090 + "</b>&amp;&lt;", parse_mode="HTML")
     with pytest.raises(TelegramBadRequest, match="message is too long"):
         await bot.send_message(alice.id, "x" * 4097)
+    # Counted as Telegram counts, in UTF-16 code units: a Chinese character once, an emoji
+    # outside the BMP twice; an edit is held to the same limit.
+    sent = await bot.send_message(alice.id, "网" * 4096)
+    with pytest.raises(TelegramBadRequest, match="message is too long"):
+        await bot.send_message(alice.id, "😀" * 2049)
+    with pytest.raises(TelegramBadRequest, match="message is too long"):
+        await bot.edit_message_text("网" * 4097, chat_id=alice.id, message_id=sent.message_id)
     with pytest.raises(TelegramBadRequest, match="message text is empty"):
         await bot.send_message(alice.id, " \n ")
     with pytest.raises(TelegramBadRequest, match="message text is empty"):
@@ -321,7 +328,7 @@ async def test_length_limits(emu: TelegramEmulator, bot: Bot) -> None:
     await bot.send_photo(alice.id, photo, caption="c" * 1024)
     with pytest.raises(TelegramBadRequest, match="message caption is too long"):
         await bot.send_photo(alice.id, photo, caption="c" * 1025)
-    assert len(alice.messages()) == 3
+    assert len(alice.messages()) == 4
 
 
 # --- chats ----------------------------------------------------------------------

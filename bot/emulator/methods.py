@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .html_text import EntityParseError, parse_html
+from .html_text import EntityParseError, parse_html, utf16_len
 from .limits import RateLimiter
 from .models import ApiError, BotMessage, StoredFile, UploadedFile
 from .state import COPYABLE_CONTENT, ChatLog, Webhook, World, photo_size
@@ -40,7 +40,9 @@ def format_text(
         entities = parsed or None
     elif mode not in ("", "markdown", "markdownv2"):
         raise ApiError.bad_request(f"unsupported parse_mode {parse_mode}")
-    if len(text) > limit:
+    # Telegram measures a text, like its entities' offsets, in UTF-16 code units after the
+    # markup is parsed: tags do not count, an emoji outside the BMP counts twice.
+    if utf16_len(text) > limit:
         raise ApiError.bad_request(too_long)
     return text, entities or None
 

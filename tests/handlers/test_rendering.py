@@ -3,11 +3,12 @@
 import html
 import re
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.emulator.html_text import parse_html
 from bot.i18n import create_i18n, t
-from handlers.rendering import ELLIPSIS, clip_html, plain_preview
+from handlers.rendering import ELLIPSIS, clip_html, plain_preview, split_html, utf16_length
 
 PIECES = st.lists(
     st.sampled_from(
@@ -65,3 +66,54 @@ def test_a_preview_is_escaped_once_when_it_goes_into_a_message() -> None:
         line = t("notice.list_entry", id=1, when="", acked=0, total=1, rate="0%", preview=preview)
     assert "A &amp; B" in line and "&amp;amp;" not in line
     assert html.unescape(line).count("A & B") == 1
+
+
+REPEATED = st.sampled_from(["<b>名单</b>", "• 1号楼：到岗 0/6", "😀", "x"])
+LINES = st.lists(
+    st.one_of(
+        st.sampled_from(["<blockquote>", "</blockquote>"]),
+        st.tuples(REPEATED, st.integers(min_value=1, max_value=40)).map(lambda p: p[0] * p[1]),
+    ),
+    min_size=1,
+    max_size=200,
+)
+
+
+def well_nested(lines: list[str]) -> str:
+    """Lines of a text where one blockquote at a time may span lines."""
+    out, open_quote = [], False
+    for line in lines:
+        if line == "<blockquote>":
+            line = "x" if open_quote else line
+            open_quote = True
+        elif line == "</blockquote>":
+            line = line if open_quote else "x"
+            open_quote = False
+        out.append(line)
+    return "\n".join(out) + ("</blockquote>" if open_quote else "")
+
+
+@settings(deadline=None)  # a busy machine, not the splitter, sets the time
+@given(LINES, st.integers(min_value=120, max_value=700))
+def test_a_split_text_keeps_every_line_in_parts_that_fit_and_parse(
+    lines: list[str], limit: int
+) -> None:
+    text = well_nested(lines)
+    parts = split_html(text, limit)
+    for part in parts:
+        assert utf16_length(part) <= limit
+        parse_html(part)  # Telegram's parser takes it: every tag closed where it is opened
+    if all(utf16_length(line) + 2 * len("<blockquote>") < limit for line in lines):
+        # Nothing was clipped: the parts read as the whole, markup aside.
+        assert [parse_html(part)[0] for part in parts] and "".join(
+            parse_html(part)[0] for part in parts
+        ).replace("\n", "") == parse_html(text)[0].replace("\n", "")
+
+
+def test_a_long_list_is_split_between_lines_and_a_single_overlong_line_clipped() -> None:
+    lines = [f"• 第 {n} 栋：到岗 0/6" for n in range(1000)]
+    parts = split_html("<b>名单</b>\n" + "\n".join(lines))
+    assert len(parts) > 1 and all(utf16_length(part) <= 4096 for part in parts)
+    assert "\n".join(parts).count("• 第") == 1000
+    (clipped,) = split_html("<i>" + "长" * 5000 + "</i>")
+    assert clipped.endswith("…</i>") and utf16_length(clipped) <= 4096
