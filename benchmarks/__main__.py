@@ -278,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             outcomes.append(outcome)
         else:
             outcomes.append(run_one(benchmark, arguments.quick, arguments.timeout))
+    host["load average at the end"] = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     for line in left_out:
         print(f"== not run: {line}", file=sys.stderr)
     note = arguments.note

@@ -11,14 +11,17 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config import Config
 from bot.emulator import RecordedRequest
+from bot.i18n import create_i18n
 from models.alerts import Alert
 from models.base import as_utc
+from models.exports import export_round, export_sheets
 from models.needs import Need
 from models.notices import NoticeRecipient
-from models.org import Node
+from models.outbox.table import OutboxMessage, OutboxStatus
 from models.rounds import HouseholdReport, ReportRound
-from models.spreadsheets import xlsx_bytes
+from models.spreadsheets import workbook_bytes
 
 SENDS = {"sendMessage", "sendPhoto", "sendDocument", "copyMessage"}
 
@@ -90,6 +93,7 @@ class Tally:
     chase_runs_fired: int = 0
     chase_nodes_told: int = 0
     notice_recipients: int = 0
+    notice_delivered: int = 0
     notice_acked: int = 0
     alerts: int = 0
     alerts_handled: int = 0
@@ -125,8 +129,8 @@ class Tally:
                 f"{self.chase_runs_fired} / {self.chase_nodes_told}",
             ),
             (
-                "notice delivered / acknowledged (收到)",
-                f"{self.notice_recipients:,} / {self.notice_acked:,}",
+                "notice recipients / delivered / 收到",
+                f"{self.notice_recipients:,} / {self.notice_delivered:,} / {self.notice_acked:,}",
             ),
             ("alerts raised / handled", f"{self.alerts} / {self.alerts_handled}"),
             (
@@ -177,6 +181,14 @@ async def count_day(session: AsyncSession, report_round: ReportRound, tally: Tal
     tally.notice_recipients = int(
         await session.scalar(select(func.count()).select_from(NoticeRecipient)) or 0
     )
+    tally.notice_delivered = int(
+        await session.scalar(
+            select(func.count(func.distinct(OutboxMessage.member_id))).where(
+                OutboxMessage.kind == "notice", OutboxMessage.status == OutboxStatus.sent
+            )
+        )
+        or 0
+    )
     tally.notice_acked = int(
         await session.scalar(
             select(func.count())
@@ -207,42 +219,22 @@ async def count_day(session: AsyncSession, report_round: ReportRound, tally: Tal
     )
 
 
-async def write_export(session: AsyncSession, report_round: ReportRound, out: Path) -> Path:
-    """The round's reports, one row per household, as the command centre exports them."""
-    unit = Node.__table__.alias("unit")
-    rows = await session.execute(
-        select(
-            unit.c.path,
-            HouseholdReport.household_id,
-            HouseholdReport.status,
-            HouseholdReport.how,
-            HouseholdReport.alert,
-            HouseholdReport.reported_at,
-            HouseholdReport.answers,
-        )
-        .join(unit, unit.c.id == HouseholdReport.unit_id)
-        .where(HouseholdReport.round_id == report_round.id)
-        .order_by(unit.c.path, HouseholdReport.household_id)
-    )
-    header = ["unit", "household", "status", "how", "alert", "reported_at", "answers"]
-    content = xlsx_bytes(
-        header,
-        (
-            [
-                path,
-                household_id,
-                status,
-                how or "",
-                "yes" if alert else "",
-                as_utc(reported_at).isoformat() if reported_at else "",
-                ", ".join(f"{k}={v}" for k, v in (answers or {}).items()),
-            ]
-            for path, household_id, status, how, alert, reported_at, answers in rows
-        ),
-        title=f"reports {report_round.date.isoformat()}",
-    )
+async def write_export(
+    session: AsyncSession, report_round: ReportRound, out: Path, config: Config | None = None
+) -> Path:
+    """The round's export as the command centre gets it (``python -m bot export``): its
+    household reports, need tickets and post coverage, one sheet each."""
+    config = config or Config()
+    locale = config.i18n.default_locale
+    i18n = create_i18n(locale)
+    export = await export_round(session, report_round, None, locale, None, via="demo")
+
+    def word(key: str) -> str:
+        return str(i18n.gettext(key, locale=locale))
+
+    sheets = export_sheets(export, word, config.reports.timezone or config.i18n.timezone)
     path = out / f"wuji-demo-{report_round.date.isoformat()}.xlsx"
-    await asyncio.to_thread(_write, path, content)
+    await asyncio.to_thread(_write, path, workbook_bytes(sheets))
     return path
 
 
