@@ -6,7 +6,10 @@ import logging
 class RedactFilter(logging.Filter):
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        self.secrets = [secret for secret in secrets if secret]
+        # A token's part after the colon is its secret: alone (in a percent-encoded URL) it
+        # is as good as the token, so it is redacted too, after the whole token.
+        parts = [secret.partition(":")[2] for secret in secrets if ":" in secret]
+        self.secrets = [secret for secret in [*secrets, *parts] if secret]
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

@@ -65,5 +65,10 @@ def judge(error: BaseException) -> Judgement:
 def describe(error: BaseException, token: str) -> str:
     """The error as stored and logged, never with the token in it, whatever an HTTP library
     put into its message."""
-    text = str(error) if isinstance(error, TelegramAPIError) else repr(error)
-    return f"{type(error).__name__}: {text}".replace(token, "<token>")
+    shown = str(error) if isinstance(error, TelegramAPIError) else repr(error)
+    text = f"{type(error).__name__}: {shown}"
+    # The part after the colon is the secret: alone (in a percent-encoded URL) it is as good.
+    for secret in (token, token.partition(":")[2]):
+        if secret:
+            text = text.replace(secret, "<token>")
+    return text
