@@ -62,6 +62,16 @@ class WebhookConfig(Section):
 class DatabaseConfig(Section):
     url: str = "sqlite+aiosqlite:///wuji.db"
 
+    @field_validator("url")
+    @classmethod
+    def _usable_url(cls, value: str) -> str:
+        from models.db import database_url_problem
+
+        problem = database_url_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
 
 class RedisConfig(Section):
     # When set, conversation state lives in Redis instead of the database.
@@ -330,14 +340,18 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
     try:
         return Config.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(_describe(error, path)) from None
+        raise ConfigError(_describe(error, path, environ)) from None
 
 
-def _describe(error: ValidationError, path: Path | None) -> str:
+def _describe(error: ValidationError, path: Path | None, environ: dict[str, str]) -> str:
     first = error.errors()[0]
     key = ".".join(str(part) for part in first["loc"])
     where = f" in {path}" if path else ""
     if first["type"] == "extra_forbidden":
         return f"unknown config key '{key}'{where}"
+    message = first["msg"].removeprefix("Value error, ")
+    for variable, (section, name) in ENV_OVERRIDES.items():
+        if environ.get(variable) and key == ".".join(filter(None, (section, name))):
+            return f"bad {variable} (config key '{key}'): {message}"
     # Never echo the offending value: it may be the token.
-    return f"bad config key '{key}'{where}: {first['msg']}"
+    return f"bad config key '{key}'{where}: {message}"

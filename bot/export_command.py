@@ -8,8 +8,10 @@ import asyncio
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.config import Config
+if TYPE_CHECKING:
+    from bot.config import Config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 FORMATS = (".xlsx", ".csv")
@@ -31,8 +33,8 @@ def add_export_parser(commands: "argparse._SubParsersAction[argparse.ArgumentPar
     parser.add_argument("--out", type=Path, required=True, metavar="FILE.xlsx|FILE.csv")
 
 
-async def export_command(config: Config, arguments: argparse.Namespace) -> int:
-    from bot.i18n import create_i18n
+async def export_command(config: "Config", arguments: argparse.Namespace) -> int:
+    from bot.catalogs import text
     from models.db import create_engine, create_session_factory
     from models.exports import export_round, export_sheets
     from models.migrate import upgrade
@@ -45,7 +47,6 @@ async def export_command(config: Config, arguments: argparse.Namespace) -> int:
         print("wuji: --out must end in .xlsx or .csv", file=sys.stderr)
         return EXIT_USAGE
     locale = config.i18n.default_locale
-    i18n = create_i18n(locale)
     engine = create_engine(config.database.url)
     try:
         await upgrade(engine)
@@ -66,7 +67,7 @@ async def export_command(config: Config, arguments: argparse.Namespace) -> int:
         await engine.dispose()
 
     def word(key: str) -> str:
-        return str(i18n.gettext(key, locale=locale))
+        return text(locale, key)
 
     sheets = export_sheets(export, word, config.reports.timezone or config.i18n.timezone)
     content = workbook_bytes(sheets) if out.suffix.lower() == ".xlsx" else csv_bytes(sheets)

@@ -6,39 +6,18 @@ there is no build step and no stale ``.mo`` file. Message ids are keys such as
 ``start.welcome``; both catalogs must translate every key (a test checks).
 """
 
-import gettext
 import html
-from io import BytesIO
-from pathlib import Path
 from typing import Any
 
 from aiogram.types import TelegramObject, User
 from aiogram.utils.i18n import I18n, I18nMiddleware
-from babel.messages.catalog import Catalog
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 
-LOCALES_DIR = Path(__file__).parent / "locales"
+# Re-exported: handlers and tests read the locales from here.
+from bot.catalogs import LOCALES as LOCALES
+from bot.catalogs import LOCALES_DIR as LOCALES_DIR
+from bot.catalogs import compile_catalogs
+
 DOMAIN = "wuji"  # aiogram needs a domain name; every .po file of a locale is read
-LOCALES = ("zh_Hans", "en")
-
-
-def compile_catalogs(locales_dir: Path = LOCALES_DIR) -> dict[str, gettext.GNUTranslations]:
-    """Every ``.po`` file of a locale (one per feature: ``core.po``, ``people.po``…),
-    compiled together in memory."""
-    translations: dict[str, gettext.GNUTranslations] = {}
-    for locale_dir in sorted(path for path in locales_dir.iterdir() if path.is_dir()):
-        merged = Catalog(locale=locale_dir.name.replace("_Hans", ""))
-        for po_path in sorted((locale_dir / "LC_MESSAGES").glob("*.po")):
-            with po_path.open("rb") as po_file:
-                for message in read_po(po_file):
-                    if message.id:
-                        merged[message.id] = message
-        compiled = BytesIO()
-        write_mo(compiled, merged)
-        compiled.seek(0)
-        translations[locale_dir.name] = gettext.GNUTranslations(compiled)
-    return translations
 
 
 def create_i18n(default_locale: str) -> I18n:

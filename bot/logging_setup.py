@@ -1,6 +1,13 @@
-"""Logging that never shows the bot token, whatever library formats the message."""
+"""Logging that never shows the bot token, whatever library formats the message, and
+that says what a person running the county needs: start, stop, errors, a line per notice
+sent and an hourly traffic line. Routine library lines show only at level DEBUG."""
 
 import logging
+
+# INFO lines of these are routine: a line per migration step on every command, per
+# scheduled run every few seconds, per update handled, per web request. At any level but
+# DEBUG they show from WARNING up (errors and missed runs still show).
+ROUTINE_LOGGERS = ("alembic", "apscheduler", "aiogram.event", "aiohttp.access")
 
 
 class RedactFilter(logging.Filter):
@@ -37,3 +44,6 @@ def setup_logging(level: str, secrets: list[str]) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level)
+    routine = logging.DEBUG if level == "DEBUG" else logging.WARNING
+    for name in ROUTINE_LOGGERS:
+        logging.getLogger(name).setLevel(routine)

@@ -4,6 +4,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -13,6 +14,27 @@ from sqlalchemy.ext.asyncio import (
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 HIDDEN_DETAIL = "[row values hidden]"
+# The databases Wuji runs on, each with the asyncio driver it installs.
+DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
+URL_EXAMPLES = "sqlite+aiosqlite:///wuji.db or postgresql+asyncpg://user:password@host/wuji"
+
+
+def database_url_problem(url: str) -> str | None:
+    """What is wrong with ``url`` and how to write it instead, never echoing a password;
+    None when Wuji can use it."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return f"not a database URL: use e.g. {URL_EXAMPLES}"
+    backend = parsed.get_backend_name()
+    backend = "postgresql" if backend == "postgres" else backend
+    driver = DRIVERS.get(backend)
+    if driver is None:
+        return f"{backend} is not supported: use SQLite or PostgreSQL, e.g. {URL_EXAMPLES}"
+    if parsed.drivername != driver:
+        hint = parsed.set(drivername=driver).render_as_string(hide_password=True)
+        return f"{parsed.drivername}:// is not an asyncio driver: write {hint}"
+    return None
 
 
 def is_sqlite(url: str) -> bool:

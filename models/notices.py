@@ -6,6 +6,7 @@ Fan-out, reminders and escalations each write their outbox rows in the transacti
 records them, with dedupe keys, so a crash or a second run adds nothing twice.
 """
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +38,8 @@ from models.org import LEVELS, Level, Member, Node, Post, under
 from models.outbox.table import OutgoingMessage, enqueue
 from models.people import GroupChat
 from models.posts import Recipient
+
+logger = logging.getLogger(__name__)
 
 
 class NoticeKind(StrEnum):
@@ -400,6 +403,14 @@ async def _fan_out(session: AsyncSession, notice: Notice) -> None:
         for chat_id in await bound_groups_in(session, scope)
     )
     await enqueue(session, messages)
+    # The log's line per notice sent (a person running the county reads it).
+    logger.info(
+        "notice %d to %s: %d members, %d group chats",
+        notice.id,
+        scope.path if scope else "the county",
+        len(recipients),
+        len(messages) - len(recipients),
+    )
     notice.status = NoticeStatus.dispatched
     notice.dispatched_at = utcnow()
     record(

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.org import Node
 from models.roster import ImportReport, ProgressCallback, RosterSource, import_roster
 from models.roster_parse import HOUSEHOLD_COLUMNS
 
@@ -146,3 +148,25 @@ def _chinese_number(number: int) -> str:
     tens, ones = divmod(number, 10)
     text = (DIGITS[tens] if tens > 1 else "") + ("十" if tens else "")
     return text + (DIGITS[ones] if ones else "")
+
+
+def seed_paths(scale: int = 1) -> set[str]:
+    """The path of every node of the seed county: zones, grids, buildings and units."""
+    paths: set[str] = set()
+    for _community, zone, grid, building, unit, _room in seed_rows(1, scale):
+        grid_path = f"{zone}/{grid}"
+        paths.update((zone, grid_path, f"{grid_path}/{building}", f"{grid_path}/{building}/{unit}"))
+    return paths
+
+
+async def foreign_nodes(session: AsyncSession, scale: int = 1, limit: int = 3) -> list[str]:
+    """Paths of nodes in the database that the seed county does not have, at most
+    ``limit`` in path order: seeding into another county's database would mix the two."""
+    seed = seed_paths(scale)
+    foreign: list[str] = []
+    for path in await session.scalars(select(Node.path).order_by(Node.path)):
+        if path not in seed:
+            foreign.append(path)
+            if len(foreign) == limit:
+                break
+    return foreign

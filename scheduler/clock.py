@@ -69,6 +69,15 @@ class Clock:
             id="purge_outbox",
             **every,
         )
+        # What a person running the county reads in the log each hour.
+        self.scheduler.add_job(
+            jobs.log_traffic,
+            "interval",
+            hours=1,
+            kwargs={"session_factory": self.session_factory},
+            id="log_traffic",
+            **every,
+        )
         self.scheduler.add_job(
             self._dispatch_scheduled_notices, "interval", seconds=15, id="notices.dispatch", **every
         )

@@ -145,7 +145,7 @@ def test_invite_prints_a_link_and_exports_a_sheet_of_vacant_posts(tmp_path: Path
 
 
 def test_import_progress_bars_are_drawn_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.cli import ProgressBars
+    from bot.cli_commands import ProgressBars
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
