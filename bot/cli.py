@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fail(message: str, code: int, secrets: list[str]) -> int:
-    for secret in filter(None, secrets):
-        message = message.replace(secret, "[REDACTED]")
-    print(f"wuji: {message}", file=sys.stderr)
+    from bot.logging_setup import RedactFilter
+
+    print(f"wuji: {RedactFilter(secrets).redact(message)}", file=sys.stderr)
     return code

@@ -30,7 +30,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import build_bot, build_dispatcher, build_sender, build_storage
-from bot.cli import invite_command, main
+from bot.cli import main
+from bot.cli_commands import invite_command
 from bot.config import Config
 from bot.export_command import export_command
 from bot.forms import consequences, load_report_form, round_schedule
