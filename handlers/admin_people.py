@@ -15,7 +15,7 @@ from bot.config import Config
 from bot.i18n import Raw, t
 from bot.invite_sheet import invite_sheet
 from handlers.filters import IsAdmin
-from handlers.rendering import clip_html, describe_post, post_title
+from handlers.rendering import answer_in_parts, describe_post, post_title
 from models.access import scope_of
 from models.assignments import assign_post, revoke_post
 from models.directory import AuditView, member_by_username, readable_audit
@@ -25,6 +25,7 @@ from models.members import member_by_telegram_id
 from models.org import Node, Role
 from models.posts import node_by_path
 from models.refusals import Refused
+from models.text import shown
 
 
 async def invite(
@@ -39,7 +40,7 @@ async def invite(
         return
     node = await node_by_path(session, path)
     if node is None:
-        await message.answer(t("path.unknown", path=path))
+        await message.answer(t("path.unknown", path=shown(path)))
         return
     actor = message.from_user.id if message.from_user else 0
     scope = await scope_of(session, actor, config.admins.telegram_ids)
@@ -129,7 +130,9 @@ async def revoke(
     path, role, _ = parse_path_and_role(command.args)
     node = await node_by_path(session, path) if path else None
     if role is None or node is None:
-        await message.answer(t("revoke.usage") if role is None else t("path.unknown", path=path))
+        await message.answer(
+            t("revoke.usage") if role is None else t("path.unknown", path=shown(path))
+        )
         return
     actor = message.from_user.id if message.from_user else 0
     try:
@@ -155,7 +158,7 @@ async def assign(
         await message.answer(t("assign.usage"))
         return
     if node is None:
-        await message.answer(t("path.unknown", path=path))
+        await message.answer(t("path.unknown", path=shown(path)))
         return
     who = rest[0]
     try:
@@ -195,7 +198,7 @@ async def audit(
     zone = ZoneInfo(config.i18n.timezone)
     lines = [t("audit.title", count=len(entries))]
     lines.extend(audit_row(entry, zone) for entry in entries)
-    await message.answer(clip_html("\n".join(lines)))
+    await answer_in_parts(message, "\n".join(lines))
 
 
 def audit_row(entry: AuditView, zone: ZoneInfo) -> str:

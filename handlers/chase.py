@@ -19,7 +19,7 @@ from bot.i18n import t
 from handlers.actions import LateNudge
 from handlers.directory import caller_scope, visible_node
 from handlers.filters import private_buttons
-from handlers.rendering import clip_html, post_title
+from handlers.rendering import answer_in_parts, clip_html, post_title
 from models.access import Scope, scope_of
 from models.chase_nudge import NudgeOutcome, nudge
 from models.forms import Form
@@ -69,7 +69,7 @@ async def late_command(
         nodes = list(await roots_of(session, scope))
     for node in nodes[:5]:
         text, markup = await view(session, config, scope, report_round, node)
-        await message.answer(text, reply_markup=markup)
+        await answer_in_parts(message, text, markup)
 
 
 async def drilled(
@@ -94,7 +94,8 @@ async def drilled(
     text, markup = await view(session, config, scope, report_round, node)
     if isinstance(callback.message, Message):
         try:
-            await callback.message.edit_text(text, reply_markup=markup)
+            # One message is edited in place: what does not fit is cut, not split.
+            await callback.message.edit_text(clip_html(text), reply_markup=markup)
         except TelegramBadRequest as error:
             if "not modified" not in error.message:
                 raise
@@ -125,7 +126,7 @@ async def view(
     node: Node | None,
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     late = await late_view(session, report_round, node)
-    return clip_html(render(late, timezone_of(config))), keyboard(late, scope)
+    return render(late, timezone_of(config)), keyboard(late, scope)
 
 
 def render(late: LateView, timezone: str) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Config
 from bot.i18n import t
 from handlers.directory import caller_scope, visible_node
+from handlers.rendering import clip_html
 from models.exports import export_round, export_sheets
 from models.org import Node
 from models.round_status import latest_round
@@ -60,12 +61,16 @@ async def export_command(
     content = await asyncio.to_thread(workbook_bytes, sheets)
     await message.answer_document(
         BufferedInputFile(content, filename=f"wuji-{export.round_date}.xlsx"),
-        caption=t(
-            "export.caption",
-            date=export.round_date,
-            scope=", ".join(export.paths) or t("status.county"),
-            reports=len(export.reports.rows),
-            needs=len(export.needs.rows),
+        # Telegram takes 1,024 characters of caption; a member of many posts has many paths.
+        caption=clip_html(
+            t(
+                "export.caption",
+                date=export.round_date,
+                scope=", ".join(export.paths) or t("status.county"),
+                reports=len(export.reports.rows),
+                needs=len(export.needs.rows),
+            ),
+            1024,
         ),
     )
 

@@ -32,6 +32,7 @@ from models.notices import (
 )
 from models.org import Node
 from models.posts import node_by_path
+from models.text import shown
 
 COUNTY = 0  # the scope button for the whole county (admins)
 
@@ -135,7 +136,7 @@ async def scope_typed(
     scope = await _scope(message.from_user.id if message.from_user else 0, session, config)
     node = await node_by_path(session, message.text or "")
     if node is None or not scope.sees(node):
-        await message.answer(t("directory.not_in_scope", path=message.text or ""))
+        await message.answer(t("directory.not_in_scope", path=shown(message.text or "")))
         return
     await _scope_chosen(message, state, node)
 

@@ -14,7 +14,7 @@ from bot.i18n import Raw, t
 from handlers.actions import NoticeAck, NoticeCancel, NoticeNudge, button
 from handlers.directory import caller_scope
 from handlers.filters import private_buttons
-from handlers.rendering import clip_html, plain_preview
+from handlers.rendering import answer_in_parts, clip_html, plain_preview
 from models.access import scope_of
 from models.base import as_utc
 from models.messages import Action, ActionKind
@@ -124,7 +124,7 @@ async def list_notices(message: Message, session: AsyncSession, config: Config) 
                 else t("notice.media"),
             )
         )
-    await message.answer(clip_html("\n".join(lines)))
+    await answer_in_parts(message, "\n".join(lines))
 
 
 async def show_notice(

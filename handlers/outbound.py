@@ -58,7 +58,8 @@ class TelegramRenderer:
             if isinstance(content, Text):
                 return SendMessage(
                     chat_id=message.chat_id,
-                    text=render_text(content),
+                    # One outbox row is one send: what does not fit is cut, not split.
+                    text=clip_html(render_text(content)),
                     parse_mode=ParseMode.HTML,
                     reply_markup=markup,
                     allow_paid_broadcast=self.paid,

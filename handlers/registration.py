@@ -18,7 +18,7 @@ from bot.config import Config
 from bot.i18n import locale_for_language_code, t
 from handlers.contact import confirm_keyboard, contact_keyboard, is_own_contact
 from handlers.filters import private_buttons
-from handlers.rendering import describe_post, post_button_text
+from handlers.rendering import answer_in_parts, describe_post, post_button_text
 from models.invites import InviteStatus, check_invite, lookup_invite
 from models.org import Member
 from models.posts import posts_of
@@ -140,7 +140,7 @@ async def my_posts(message: Message, session: AsyncSession, member: Member | Non
         await message.answer(t("me.none"))
         return
     lines = "\n".join(f"• {describe_post(post)}" for post in posts)
-    await message.answer(t("me.posts", count=len(posts)) + "\n" + lines)
+    await answer_in_parts(message, t("me.posts", count=len(posts)) + "\n" + lines)
 
 
 async def choose_post_to_leave(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Config
 from bot.i18n import t
 from handlers.directory import caller_scope, visible_node
-from handlers.rendering import clip_html
+from handlers.rendering import split_html
 from models.audit import record
 from models.groups import binding_of
 from models.org import Node
@@ -64,7 +64,7 @@ async def status_command(
     texts = []
     for node in nodes:
         status = await subtree_status(session, report_round, node, quality_of(config))
-        texts.append(clip_html(render(status, timezone_of(config))))
+        texts.extend(split_html(render(status, timezone_of(config))))
     record(
         session,
         "round_status.viewed",
