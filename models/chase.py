@@ -63,6 +63,12 @@ class ChaseRun(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     # Nodes told (fired only).
     nodes: Mapped[int] = mapped_column(Integer, default=0)
+    # A fired step's messages go into the outbox after the step's own transaction, in node
+    # id order, a few hundred nodes per transaction and only as fast as they are sent
+    # (``models.chase_sweep.queue``): the last node whose were queued, and when the last
+    # of them were.
+    queued_through: Mapped[int | None] = mapped_column(Integer)
+    queued_at: Mapped[datetime | None] = mapped_column()
 
 
 class ChaseStep(Base):

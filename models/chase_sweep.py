@@ -3,13 +3,14 @@ fired (its messages queued, a ``chase_steps`` row per node told), superseded or 
 in one transaction with its ``chase_runs`` row (``models.chase``)."""
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,13 +34,13 @@ from models.lateness import (
     Rollup,
     late_units,
     missing_rooms,
-    readers_of_late,
+    readers_at,
     roll_up,
     unit_posts,
 )
 from models.messages import Action, ActionKind, Param, Text, TextList, encode
 from models.org import Level, Role
-from models.outbox.table import enqueue_rows, outbox_row
+from models.outbox.table import OUTBOX, OutboxStatus, enqueue_rows, outbox_row
 from models.rounds import ReportRound
 
 # Ahead of broadcasts and of news about people, behind needs and alerts.
@@ -48,6 +49,15 @@ CHASE_PRIORITY = 2
 MAX_LINES = 25
 # Rooms named to a unit lead; a unit rarely has more.
 MAX_ROOMS = 60
+# Nodes whose messages one transaction queues (a unit step at the seed county's size is
+# 2,899 nodes): short enough that reports being saved meanwhile wait little for the writer.
+QUEUE_CHUNK = 500
+# A step's messages waiting in the outbox beyond which a sweep queues no more of them: the
+# next sweep goes on. At Telegram's 30 messages/s this lasts longer than the 30 s between
+# sweeps, so the sender never runs dry, and no sweep writes a whole county's at once.
+AHEAD = 1000
+
+logger = logging.getLogger(__name__)
 
 # The table itself: a sweep inserts thousands of rows, with no ORM bookkeeping wanted.
 CHASE_STEPS = cast(Table, ChaseStep.__table__)
@@ -72,28 +82,51 @@ class SweepResult:
         return sum(fired.messages for fired in self.fired)
 
 
-async def sweep(session: AsyncSession, ladder: Ladder, now: datetime | None = None) -> SweepResult:
-    """Deal with every step due at ``now`` in every open round, once. Commits."""
+async def sweep(
+    session: AsyncSession,
+    ladder: Ladder,
+    now: datetime | None = None,
+    *,
+    chunk: int = QUEUE_CHUNK,
+) -> SweepResult:
+    """Deal with every step due at ``now`` in every open round, once, then queue the
+    messages of the steps fired (and of any a crash left unqueued). Commits.
+
+    Recording a step — its ``chase_runs`` row and a ``chase_steps`` row per node told, with
+    the counts of that moment — is one transaction: that is what makes it fire once. Its
+    messages follow in transactions of at most ``chunk`` nodes each, so that no sweep holds
+    the database's writer for long; a message's dedupe key holds it to once per reader, and
+    the run's ``queued_at``, set with the last of them, tells a later sweep that nothing
+    is left to queue."""
     moment = now or utcnow()
-    result = SweepResult()
+    passed: list[tuple[int, str, RunOutcome]] = []
+    recorded: dict[tuple[int, str], Recorded] = {}
     for report_round in await open_rounds(session, moment):
         done = await steps_done(session, report_round.id)
         for decision in plan(ladder.steps, report_round.due_at, done, moment, ladder.horizon):
             if not await _claim(session, report_round.id, decision, moment):
                 continue  # another sweep dealt with it meanwhile
             if decision.outcome is not RunOutcome.fired:
-                result.passed.append((report_round.id, decision.step.name, decision.outcome))
+                passed.append((report_round.id, decision.step.name, decision.outcome))
                 continue
-            fired = await fire(session, ladder, report_round, decision.step, moment)
-            await session.execute(
-                update(ChaseRun)
-                .where(ChaseRun.round_id == report_round.id, ChaseRun.step == decision.step.name)
-                .values(nodes=fired.nodes),
-                execution_options={"synchronize_session": False},
+            recorded[(report_round.id, decision.step.name)] = await record(
+                session, report_round, decision.step, moment
             )
-            result.fired.append(fired)
     await session.commit()
-    return result
+    fired = []
+    for run, report_round in await _unqueued(session):
+        key = (run.round_id, run.step)
+        if key not in recorded and await _waiting(session, run) >= AHEAD:
+            continue  # enough of its messages wait to be sent
+        told = recorded.get(key) or await _recorded_before(
+            session, ladder, run, report_round, moment
+        )
+        if told is None:
+            await _queued(session, run)
+        messages = 0 if told is None else await queue(session, ladder, told, run, chunk)
+        if key in recorded:
+            fired.append(Fired(run.round_id, run.step, len(recorded[key].groups), messages))
+    return SweepResult(fired, passed)
 
 
 async def _claim(session: AsyncSession, round_id: int, decision: Decision, now: datetime) -> bool:
@@ -105,6 +138,7 @@ async def _claim(session: AsyncSession, round_id: int, decision: Decision, now: 
         "due_at": decision.due_at,
         "at": now,
         "nodes": 0,
+        "queued_at": None if decision.outcome is RunOutcome.fired else now,
     }
     return await insert_ignoring(session, ChaseRun, [row], ["round_id", "step"]) > 0
 
@@ -128,20 +162,23 @@ async def insert_ignoring(
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def fire(
-    session: AsyncSession,
-    ladder: Ladder,
-    report_round: ReportRound,
-    step: LadderStep,
-    now: datetime,
-) -> Fired:
-    """Tell the lead (and officer) of every node of the step's level holding a late unit
-    what is late below it, in the caller's transaction."""
+@dataclass(frozen=True)
+class Recorded:
+    """A fired step as recorded: the nodes told (each with its late units) and, above the
+    unit level, their ``chase_steps`` ids for the nudge button."""
+
+    report_round: ReportRound
+    step: LadderStep
+    groups: list[Rollup]
+    step_ids: dict[int, int]
+
+
+async def record(
+    session: AsyncSession, report_round: ReportRound, step: LadderStep, now: datetime
+) -> Recorded:
+    """Find the late units, roll them up to the step's level and write a ``chase_steps``
+    row per node of that level holding one, in the caller's transaction."""
     units = await late_units(session, report_round.id)
-    if not units:
-        return Fired(report_round.id, step.name, 0, 0)
-    roles = (Role.lead, Role.officer) if step.officers else (Role.lead,)
-    readers_of = await readers_of_late(session, report_round.id, step.level, roles)
     groups = (
         [Rollup(unit.unit_id, unit.path, [unit]) for unit in units]
         if step.level is Level.unit
@@ -164,51 +201,175 @@ async def fire(
         ],
         ["round_id", "node_id", "step"],
     )
-    composer = Composer(step, report_round, ladder.timezone)
-    if step.level is Level.unit:
-        rooms = await missing_rooms(session, report_round.id)
-        contents = {group.node_id: composer.unit(group.units[0], rooms) for group in groups}
-        step_ids: dict[int, int] = {}
-    else:
-        posts = await unit_posts(session, report_round.id) if step.level is Level.building else {}
-        contents = {group.node_id: composer.above(group, posts) for group in groups}
-        rows = await session.execute(
-            select(CHASE_STEPS.c.node_id, CHASE_STEPS.c.id).where(
-                CHASE_STEPS.c.round_id == report_round.id, CHASE_STEPS.c.step == step.name
-            )
+    await session.execute(
+        update(ChaseRun)
+        .where(ChaseRun.round_id == report_round.id, ChaseRun.step == step.name)
+        .values(nodes=len(groups)),
+        execution_options={"synchronize_session": False},
+    )
+    step_ids = (
+        await _step_ids(session, report_round.id, step) if step.level is not Level.unit else {}
+    )
+    return Recorded(report_round, step, groups, step_ids)
+
+
+async def _step_ids(session: AsyncSession, round_id: int, step: LadderStep) -> dict[int, int]:
+    rows = await session.execute(
+        select(CHASE_STEPS.c.node_id, CHASE_STEPS.c.id).where(
+            CHASE_STEPS.c.round_id == round_id, CHASE_STEPS.c.step == step.name
         )
-        step_ids = {node_id: step_id for node_id, step_id in rows}
-    source = f"chase:{report_round.id}:{step.name}"
-    # Queued now, whatever moment the sweep stands for, as ``enqueue`` queues.
-    queued_at = utcnow()
-    outbox_rows: list[dict[str, Any]] = []
-    for group in groups:
-        readers = readers_of.get(group.node_id, [])
-        if not readers and step.level is Level.zone:
-            # Nobody holds the zone's posts: the command centre stands above its grids.
-            readers = private_addresses(ladder.command_centre)
-        if not readers:
-            continue
-        step_id = step_ids.get(group.node_id)
-        actions = (Action(ActionKind.nudge_late, step_id),) if step_id else ()
-        # One node's message is the same for its lead and its officer: encoded once.
-        payload = json.dumps(encode(contents[group.node_id], actions))
-        key = f"{source}:{group.node_id}"
-        outbox_rows.extend(
-            outbox_row(
-                reader.telegram_id,
-                payload,
-                member_id=reader.member_id,
-                priority=CHASE_PRIORITY,
-                dedupe_key=f"{key}:{reader.telegram_id}",
-                source=source,
-                next_attempt_at=queued_at,
-                created_at=queued_at,
-            )
-            for reader in readers
+    )
+    return {node_id: step_id for node_id, step_id in rows}
+
+
+async def _unqueued(session: AsyncSession) -> list[tuple[ChaseRun, ReportRound]]:
+    """Fired steps whose messages are not all in the outbox yet, oldest first."""
+    rows = await session.execute(
+        select(ChaseRun, ReportRound)
+        .join(ReportRound, ReportRound.id == ChaseRun.round_id)
+        .where(ChaseRun.outcome == RunOutcome.fired.value, ChaseRun.queued_at.is_(None))
+        .order_by(ChaseRun.due_at, ChaseRun.id)
+    )
+    return [(run, report_round) for run, report_round in rows]
+
+
+async def _recorded_before(
+    session: AsyncSession,
+    ladder: Ladder,
+    run: ChaseRun,
+    report_round: ReportRound,
+    now: datetime,
+) -> Recorded | None:
+    """A step recorded by a sweep that stopped before queueing all its messages: the nodes
+    it told, with their units still late now (a unit that completed meanwhile is left out).
+    None when its messages would come too late to mean anything: the round has closed, the
+    horizon has passed, or the ladder no longer has the step."""
+    step = next((step for step in ladder.steps if step.name == run.step), None)
+    open_now = as_utc(report_round.opens_at) <= now < as_utc(report_round.closes_at)
+    if step is None or not open_now or now - as_utc(run.due_at) > ladder.horizon:
+        logger.warning("chase step %s of round %d: messages dropped", run.step, run.round_id)
+        return None
+    step_ids = await _step_ids(session, run.round_id, step)
+    units = await late_units(session, run.round_id)
+    groups = (
+        [Rollup(unit.unit_id, unit.path, [unit]) for unit in units]
+        if step.level is Level.unit
+        else roll_up(units, step.level)
+    )
+    told = [group for group in groups if group.node_id in step_ids]
+    return Recorded(report_round, step, told, step_ids if step.level is not Level.unit else {})
+
+
+async def queue(
+    session: AsyncSession, ladder: Ladder, recorded: Recorded, run: ChaseRun, chunk: int
+) -> int:
+    """Queue the messages of a recorded step, in node order from the run's cursor,
+    ``chunk`` nodes per transaction, until ``AHEAD`` of them wait in the outbox or all are
+    queued; returns how many. Each node's message is composed and serialized once for its
+    lead and officer."""
+    after = run.queued_through or 0
+    groups = sorted(
+        (group for group in recorded.groups if group.node_id > after),
+        key=lambda group: group.node_id,
+    )
+    queued = 0
+    writer = _Writer(ladder, recorded, _source(run))
+    for start in range(0, len(groups), chunk):
+        if start and await _waiting(session, run) >= AHEAD:
+            return queued  # the next sweep goes on from the cursor
+        part = groups[start : start + chunk]
+        queued += await enqueue_rows(session, await writer.rows(session, part))
+        last = start + chunk >= len(groups)
+        await session.execute(
+            update(ChaseRun)
+            .where(ChaseRun.id == run.id)
+            .values(queued_through=part[-1].node_id, queued_at=utcnow() if last else None),
+            execution_options={"synchronize_session": False},
         )
-    await enqueue_rows(session, outbox_rows)
-    return Fired(report_round.id, step.name, len(groups), len(outbox_rows))
+        await session.commit()
+    if not groups:
+        await _queued(session, run)
+    return queued
+
+
+def _source(run: ChaseRun) -> str:
+    return f"chase:{run.round_id}:{run.step}"
+
+
+async def _waiting(session: AsyncSession, run: ChaseRun) -> int:
+    """The step's messages in the outbox not yet sent."""
+    count = await session.scalar(
+        select(func.count()).where(
+            OUTBOX.c.source == _source(run), OUTBOX.c.status == OutboxStatus.pending.value
+        )
+    )
+    return int(count or 0)
+
+
+async def _queued(session: AsyncSession, run: ChaseRun) -> None:
+    await session.execute(
+        update(ChaseRun).where(ChaseRun.id == run.id).values(queued_at=utcnow()),
+        execution_options={"synchronize_session": False},
+    )
+    await session.commit()
+
+
+class _Writer:
+    """The outbox rows of a step's nodes, a chunk at a time: who reads each node's message
+    (read for the chunk's nodes only) and the message, composed and serialized once for
+    its lead and officer."""
+
+    def __init__(self, ladder: Ladder, recorded: Recorded, source: str) -> None:
+        self.ladder = ladder
+        self.recorded = recorded
+        self.source = source
+        self.step = recorded.step
+        self.composer = Composer(recorded.step, recorded.report_round, ladder.timezone)
+
+    async def rows(self, session: AsyncSession, groups: Sequence[Rollup]) -> list[dict[str, Any]]:
+        step, round_id = self.step, self.recorded.report_round.id
+        roles = (Role.lead, Role.officer) if step.officers else (Role.lead,)
+        readers_of = await readers_at(session, [group.node_id for group in groups], roles)
+        rooms: Mapping[int, list[str]] = {}
+        posts: Mapping[int, tuple[PostStatus, PostStatus]] = {}
+        if step.level is Level.unit:
+            unit_ids = [group.node_id for group in groups]
+            rooms = await missing_rooms(session, round_id, unit_ids=unit_ids)
+        elif step.level is Level.building:
+            unit_ids = [unit.unit_id for group in groups for unit in group.units]
+            posts = await unit_posts(session, round_id, unit_ids=unit_ids)
+        # Queued now, whatever moment the sweep stands for, as ``enqueue`` queues.
+        queued_at = utcnow()
+        rows: list[dict[str, Any]] = []
+        for group in groups:
+            readers = readers_of.get(group.node_id, [])
+            if not readers and step.level is Level.zone:
+                # Nobody holds the zone's posts: the command centre stands above its grids.
+                readers = private_addresses(self.ladder.command_centre)
+            if not readers:
+                continue
+            if step.level is Level.unit:
+                content = self.composer.unit(group.units[0], rooms)
+            else:
+                content = self.composer.above(group, posts)
+            step_id = self.recorded.step_ids.get(group.node_id)
+            actions = (Action(ActionKind.nudge_late, step_id),) if step_id else ()
+            payload = json.dumps(encode(content, actions))
+            key = f"{self.source}:{group.node_id}"
+            rows.extend(
+                outbox_row(
+                    reader.telegram_id,
+                    payload,
+                    member_id=reader.member_id,
+                    priority=CHASE_PRIORITY,
+                    dedupe_key=f"{key}:{reader.telegram_id}",
+                    source=self.source,
+                    next_attempt_at=queued_at,
+                    created_at=queued_at,
+                )
+                for reader in readers
+            )
+        return rows
 
 
 class Composer:

@@ -4,12 +4,12 @@ over that list. The ladder, the nudge, ``/late`` and the daily summary all read 
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -57,10 +57,19 @@ def _within(column_level: Level | None, node_id: int | None) -> ColumnElement[bo
     return column == node_id
 
 
+# The status as a literal, not a bound parameter: only then may SQLite (and PostgreSQL's
+# generic plans) read the partial index ``ix_household_reports_missing``.
+_MISSING: ColumnElement[str] = literal_column(f"'{ReportStatus.missing.value}'")
+
+
+def _among(unit_ids: Collection[int] | None) -> ColumnElement[bool]:
+    if unit_ids is None:
+        return HouseholdReport.id.is_not(None)
+    return HouseholdReport.unit_id.in_(sorted(unit_ids))
+
+
 def _missing_in(round_id: int) -> ColumnElement[bool]:
-    return (HouseholdReport.round_id == round_id) & (
-        HouseholdReport.status == ReportStatus.missing.value
-    )
+    return (HouseholdReport.round_id == round_id) & (HouseholdReport.status == _MISSING)
 
 
 async def late_units(
@@ -91,13 +100,19 @@ async def late_units(
 
 
 async def missing_rooms(
-    session: AsyncSession, round_id: int, level: Level | None = None, node_id: int | None = None
+    session: AsyncSession,
+    round_id: int,
+    level: Level | None = None,
+    node_id: int | None = None,
+    *,
+    unit_ids: Collection[int] | None = None,
 ) -> dict[int, list[str]]:
-    """Unit id → the rooms of its households still unreported, in building order."""
+    """Unit id → the rooms of its households still unreported, in building order (of the
+    units of ``unit_ids``, when given)."""
     rows = await session.execute(
         select(HouseholdReport.unit_id, Household.room)
         .join(Household, Household.id == HouseholdReport.household_id)
-        .where(_missing_in(round_id), _within(level, node_id))
+        .where(_missing_in(round_id), _within(level, node_id), _among(unit_ids))
     )
     rooms: dict[int, list[str]] = defaultdict(list)
     for unit_id, room in rows:
@@ -111,12 +126,6 @@ async def missing_rooms(
 _room_key = lru_cache(maxsize=4096)(room_order)
 
 
-def late_nodes_at(round_id: int, level: Level) -> Select[int]:
-    """The ids of the nodes of ``level`` holding a late unit, as a subquery."""
-    column: ColumnElement[int] = getattr(HouseholdReport, level.ancestor_column)
-    return select(column).where(_missing_in(round_id)).distinct()
-
-
 @dataclass(frozen=True)
 class Holder:
     node_id: int
@@ -126,17 +135,19 @@ class Holder:
     reachable: bool
 
 
-async def readers_of_late(
-    session: AsyncSession, round_id: int, level: Level, roles: Sequence[Role]
+async def readers_at(
+    session: AsyncSession, node_ids: Collection[int], roles: Sequence[Role]
 ) -> dict[int, list[Recipient]]:
     """Node id → who can be told about it (the reachable holders of its posts of ``roles``,
-    lead first, each member once), for each node of ``level`` holding a late unit. A member
-    who blocked the bot is named to the lead above instead (``PostState.unreachable``)."""
+    lead first, each member once). A member who blocked the bot is named to the lead above
+    instead (``PostState.unreachable``)."""
+    if not node_ids:
+        return {}
     rows = await session.execute(
         select(Post.node_id, Member.telegram_id, Member.id)
         .join(Member, Member.id == Post.holder_id)
         .where(
-            Post.node_id.in_(late_nodes_at(round_id, level)),
+            Post.node_id.in_(sorted(node_ids)),
             Post.role.in_([role.value for role in roles]),
             Member.reachable.is_(True),
         )
@@ -192,15 +203,27 @@ class PostStatus:
 
 
 async def unit_posts(
-    session: AsyncSession, round_id: int, level: Level | None = None, node_id: int | None = None
+    session: AsyncSession,
+    round_id: int,
+    level: Level | None = None,
+    node_id: int | None = None,
+    *,
+    unit_ids: Collection[int] | None = None,
 ) -> dict[int, tuple[PostStatus, PostStatus]]:
     """Unit id → the state of its lead and officer posts, for each late unit (inside the
-    node, when given): who is there to chase, or that nobody is."""
-    late = select(HouseholdReport.unit_id).where(_missing_in(round_id), _within(level, node_id))
+    node, when given; those of ``unit_ids``, when given): who is there to chase, or that
+    nobody is."""
+    units: Collection[int] | Select[int] = (
+        sorted(unit_ids)
+        if unit_ids is not None
+        else select(HouseholdReport.unit_id)
+        .where(_missing_in(round_id), _within(level, node_id))
+        .distinct()
+    )
     rows = await session.execute(
         select(Post.node_id, Post.role, Member.name, Member.reachable)
         .outerjoin(Member, Member.id == Post.holder_id)
-        .where(Post.node_id.in_(late.distinct()))
+        .where(Post.node_id.in_(units))
     )
     states: dict[int, dict[Role, PostStatus]] = defaultdict(dict)
     for unit_id, role, name, reachable in rows:

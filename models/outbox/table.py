@@ -63,9 +63,9 @@ class OutboxMessage(Base):
         CheckConstraint(
             "status IN ('pending', 'sending', 'sent', 'unreachable', 'failed')", name="status"
         ),
-        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        # Delivery counts by cause. Nothing reads rows by member (members are never
+        # deleted), and the claim order below serves every query by status.
         Index("ix_outbox_source", "source"),
-        Index("ix_outbox_member_id", "member_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
