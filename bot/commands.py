@@ -30,6 +30,7 @@ PRIVATE_COMMANDS = (
     "late",
     "status",
     "export",
+    "console",
     "tree",
     "whois",
     "mylead",
@@ -42,10 +43,18 @@ GROUP_COMMANDS = ("vacancies", "progress", "bind", "unbind", "help")
 ADMIN_COMMANDS = (*PRIVATE_COMMANDS, "import", "invite", "assign", "revoke", "audit")
 
 
-def _commands(i18n: I18n, locale: str, names: tuple[str, ...]) -> list[BotCommand]:
+# In the menu only when the console is served (``[console] enabled``).
+CONSOLE = "console"
+
+
+def _commands(
+    i18n: I18n, locale: str, names: tuple[str, ...], config: Config | None = None
+) -> list[BotCommand]:
+    console = config is not None and config.console.enabled
     return [
         BotCommand(command=name, description=i18n.gettext(f"command.{name}", locale=locale))
         for name in names
+        if name != CONSOLE or console
     ]
 
 
@@ -54,7 +63,7 @@ async def publish_commands(bot: Bot, config: Config, i18n: I18n) -> None:
         # Telegram keys menus by two-letter language code; "zh" covers every Chinese client.
         language_code = "zh" if locale == "zh_Hans" else "en"
         await bot.set_my_commands(
-            _commands(i18n, locale, PRIVATE_COMMANDS),
+            _commands(i18n, locale, PRIVATE_COMMANDS, config),
             scope=BotCommandScopeAllPrivateChats(),
             language_code=language_code,
         )
@@ -66,7 +75,7 @@ async def publish_commands(bot: Bot, config: Config, i18n: I18n) -> None:
         for admin_id in config.admins.telegram_ids:
             try:
                 await bot.set_my_commands(
-                    _commands(i18n, locale, ADMIN_COMMANDS),
+                    _commands(i18n, locale, ADMIN_COMMANDS, config),
                     scope=BotCommandScopeChat(chat_id=admin_id),
                     language_code=language_code,
                 )
@@ -75,7 +84,8 @@ async def publish_commands(bot: Bot, config: Config, i18n: I18n) -> None:
                 logger.warning("no admin menu for %s: %s", admin_id, error.message)
     default = config.i18n.default_locale
     await bot.set_my_commands(
-        _commands(i18n, default, PRIVATE_COMMANDS), scope=BotCommandScopeAllPrivateChats()
+        _commands(i18n, default, PRIVATE_COMMANDS, config),
+        scope=BotCommandScopeAllPrivateChats(),
     )
     await bot.set_my_commands(
         _commands(i18n, default, GROUP_COMMANDS), scope=BotCommandScopeAllGroupChats()

@@ -5,10 +5,12 @@ from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commands import ADMIN_COMMANDS, GROUP_COMMANDS
 from bot.config import Config
 from bot.i18n import t
+from models.access import scope_of
 
 
 async def start_without_invite(message: Message, state: FSMContext) -> None:
@@ -22,13 +24,19 @@ PRIVATE_ONLY = tuple(
 )
 
 
-async def show_help(message: Message, config: Config) -> None:
+async def show_help(message: Message, config: Config, session: AsyncSession) -> None:
     if message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
         # Only what works here: the rest is for private chat.
         await message.answer(t("help.group"))
         return
     text = t("help.text")
-    if message.from_user and config.is_admin(message.from_user.id):
+    user = message.from_user
+    if user and config.console.enabled:
+        # The console is for those holding a post and for the command centre.
+        scope = await scope_of(session, user.id, config.admins.telegram_ids)
+        if not scope.is_empty:
+            text += "\n\n" + t("help.console")
+    if user and config.is_admin(user.id):
         text += "\n\n" + t("help.admin")
     await message.answer(text)
 
