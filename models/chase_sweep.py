@@ -229,6 +229,8 @@ async def _unqueued(session: AsyncSession) -> list[tuple[ChaseRun, ReportRound]]
         .join(ReportRound, ReportRound.id == ChaseRun.round_id)
         .where(ChaseRun.outcome == RunOutcome.fired.value, ChaseRun.queued_at.is_(None))
         .order_by(ChaseRun.due_at, ChaseRun.id)
+        # The cursor as committed, not as an earlier sweep in this session loaded it.
+        .execution_options(populate_existing=True)
     )
     return [(run, report_round) for run, report_round in rows]
 
