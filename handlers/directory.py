@@ -39,6 +39,10 @@ class WhoisOpen(CallbackData, prefix="whoisn"):
     node_id: RowId
 
 
+class MyLeadOpen(CallbackData, prefix="mylead"):
+    """The button under /me that answers as /mylead does."""
+
+
 async def caller_scope(message: Message, session: AsyncSession, config: Config) -> Scope | None:
     """The caller's scope, or None after telling them they have none."""
     user = message.from_user
@@ -206,13 +210,24 @@ async def whois_member(
     await answer_in_parts(message, "\n\n".join(sections))
 
 
-async def my_lead(
-    message: Message, session: AsyncSession, member: Member | None, config: Config
+async def my_lead(message: Message, session: AsyncSession, member: Member | None) -> None:
+    await answer_in_parts(message, await lead_text(session, member))
+    await log_lookup(session, message.from_user.id if message.from_user else None, "/mylead")
+
+
+async def my_lead_pressed(
+    callback: CallbackQuery, session: AsyncSession, member: Member | None
 ) -> None:
+    await callback.answer()
+    if isinstance(callback.message, Message):
+        await answer_in_parts(callback.message, await lead_text(session, member))
+    await log_lookup(session, callback.from_user.id, "/mylead")
+
+
+async def lead_text(session: AsyncSession, member: Member | None) -> str:
     aboves = await above_member(session, member.id) if member else []
     if not aboves:
-        await message.answer(t("mylead.none"))
-        return
+        return t("mylead.none")
     sections = [t("mylead.title")]
     for above in aboves:
         lines = [t("mylead.post", title=post_title(above.level, above.role), path=above.path)]
@@ -224,8 +239,7 @@ async def my_lead(
             lines.append(t("mylead.parent", path=above.parent_path))
             lines.extend(holding_line(above.parent_level, holding) for holding in above.parent)
         sections.append("\n".join(lines))
-    await answer_in_parts(message, "\n\n".join(sections))
-    await log_lookup(session, message.from_user.id if message.from_user else None, "/mylead")
+    return "\n\n".join(sections)
 
 
 def setup() -> Router:
@@ -236,7 +250,8 @@ def setup() -> Router:
     router.message.register(whois, Command("whois"))
     router.message.register(my_lead, Command("mylead"))
     # Phones and names: buttons of private chats only.
-    private = private_buttons(router, TreeOpen, WhoisOpen)
+    private = private_buttons(router, TreeOpen, WhoisOpen, MyLeadOpen)
     private.callback_query.register(tree_pressed, TreeOpen.filter())
     private.callback_query.register(whois_pressed, WhoisOpen.filter())
+    private.callback_query.register(my_lead_pressed, MyLeadOpen.filter())
     return router

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Config
 from bot.i18n import locale_for_language_code, t
 from handlers.contact import confirm_keyboard, contact_keyboard, is_own_contact
+from handlers.directory import MyLeadOpen
 from handlers.filters import private_buttons
 from handlers.rendering import answer_in_parts, describe_post, post_button_text
 from models.invites import InviteStatus, check_invite, lookup_invite
@@ -140,7 +141,11 @@ async def my_posts(message: Message, session: AsyncSession, member: Member | Non
         await message.answer(t("me.none"))
         return
     lines = "\n".join(f"• {describe_post(post)}" for post in posts)
-    await answer_in_parts(message, t("me.posts", count=len(posts)) + "\n" + lines)
+    buttons = InlineKeyboardBuilder()
+    buttons.button(text=t("mylead.button"), callback_data=MyLeadOpen())
+    await answer_in_parts(
+        message, t("me.posts", count=len(posts)) + "\n" + lines, buttons.as_markup()
+    )
 
 
 async def choose_post_to_leave(

@@ -49,6 +49,7 @@ from models.refusals import Refused
 from models.report_saving import save_report, save_unit_unchanged
 from models.reports import household_card, may_report, reportable_units, unchanged_preview
 from models.rounds import ReportHow, current_round, form_of_round_id
+from models.text import shown
 
 
 async def start_report(
@@ -77,7 +78,7 @@ async def start_report(
     if path:
         unit = await node_by_path(session, path)
         if unit is None or not await may_report(session, reporter.scope, unit):
-            await message.answer(t("reports.unit_not_yours", path=path))
+            await message.answer(t("reports.unit_not_yours", path=shown(path)))
             return
         unit_ids = [unit.id]
     else:

@@ -176,6 +176,11 @@ async def test_my_lead_names_the_post_above_with_its_phone(
     assert "上一级 县卫健局片区" in lead
     assert "片区长：张建国，+8613800138000" in lead
     assert "包联单位信息员：空缺（花名册：李娜，+8613909710001）" in lead
+    # The same from the button under /me.
+    await ma.send("/me")
+    mine = await ma.next_message()
+    await ma.press(mine, "👤 我的上级")
+    assert "片区长：张建国，+8613800138000" in ((await ma.next_message()).text or "")
     # A zone lead: the command centre.
     await zhang.send("/mylead")
     assert "县指挥部" in ((await zhang.next_message()).text or "")
