@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
+    from alembic.util import CommandError
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -126,6 +127,15 @@ def main(argv: list[str] | None = None) -> int:
         where = make_url(config.database.url).render_as_string(hide_password=True)
         reason = getattr(error, "orig", None) or error
         return _fail(f"cannot use the database {where}: {reason}", EXIT_FAILED, secrets)
+    except CommandError as error:
+        # A migration this version does not have: the database was written by a newer one.
+        where = make_url(config.database.url).render_as_string(hide_password=True)
+        return _fail(
+            f"cannot migrate the database {where} ({error}): it was written by a newer "
+            "Wuji; run that version, or point DATABASE_URL at a database of this one",
+            EXIT_FAILED,
+            secrets,
+        )
     except KeyboardInterrupt:
         return EXIT_FAILED
 

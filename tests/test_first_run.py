@@ -4,6 +4,7 @@ its fix."""
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -193,3 +194,15 @@ def test_commands_that_do_not_talk_to_telegram_do_not_import_aiogram(
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode in (0, 1), result.stderr  # export: no round on that day
     assert result.stdout.strip().splitlines()[-1] == "aiogram loaded: False"
+
+
+def test_a_database_of_a_newer_version_is_one_line(tmp_path: Path) -> None:
+    database = tmp_path / "wuji.db"
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    assert wuji("migrate", cwd=tmp_path, env=env).returncode == 0
+    with sqlite3.connect(database) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+    result = wuji("status", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    line = one_line(result.stderr)
+    assert "'9999'" in line and "written by a newer Wuji" in line
