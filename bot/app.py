@@ -36,6 +36,7 @@ from bot.middlewares import (
     OnceMiddleware,
 )
 from bot.retry import RetryAfterMiddleware
+from bot.seen_users import SeenUsersMiddleware
 from bot.webhook import MIN_SECRET_LENGTH, WebhookRequestHandler
 from bot.worker_lock import WorkerLock
 from handlers import build_root_router
@@ -130,6 +131,9 @@ def build_dispatcher(
     ]
     # A second delivery of an update stops here, before it opens a session.
     dispatcher.update.outer_middleware(OnceMiddleware(session_factory))
+    dispatcher.update.outer_middleware(
+        SeenUsersMiddleware(session_factory, config.i18n.default_locale)
+    )
     # The update's session opens before aiogram's FSM middleware reads the state, so that
     # the database storage reads and writes through it (one session per update).
     dispatcher.update.outer_middleware.unregister(dispatcher.fsm)

@@ -1,30 +1,35 @@
 """Commands about people: /invite (the command centre, and leads within their subtrees),
 and the command centre's /revoke, /assign, /audit."""
 
+from contextlib import suppress
 from datetime import timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import Command, CommandObject
-from aiogram.types import BufferedInputFile, Message
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.deep_linking import create_deep_link
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import Raw, t
 from bot.invite_sheet import invite_sheet
-from handlers.filters import IsAdmin
+from handlers.contact import confirm_keyboard
+from handlers.filters import IsAdmin, private_buttons
 from handlers.rendering import answer_in_parts, describe_post, post_title
 from models.access import scope_of
-from models.assignments import assign_post, revoke_post
-from models.directory import AuditView, member_by_username, readable_audit
+from models.assignments import assign_post, revoke_post_by_id, revoke_preview
+from models.directory import AuditView, readable_audit
 from models.invite_batch import InviteRow, invite_to_post, invite_vacant_posts
 from models.invites import withdraw_earlier_invites, withdraw_tokens
-from models.members import member_by_telegram_id
+from models.messages import PostRef
 from models.org import Node, Role
 from models.posts import node_by_path
 from models.refusals import Refused
+from models.seen_users import person_to_appoint
 from models.text import shown
 
 
@@ -96,12 +101,15 @@ def invite_text(row: InviteRow) -> str:
     )
 
 
-def refusal_text(refused: Refused, node: Node) -> str:
+def refusal_text(refused: Refused, node: Node | None = None) -> str:
     """The refusal's text, the post's role in the reader's words (片区长, unit lead) rather
     than the key the domain names it by."""
-    params = dict(refused.params)
+    params: dict[str, object] = {
+        name: describe_post(value) if isinstance(value, PostRef) else value
+        for name, value in refused.params.items()
+    }
     role = params.get("role")
-    if isinstance(role, str) and role in Role.__members__:
+    if node is not None and isinstance(role, str) and role in Role.__members__:
         params["role"] = post_title(node.level, role)
     return t(refused.key, **params)
 
@@ -122,11 +130,21 @@ async def admin_command_refused(message: Message) -> None:
     await message.answer(t("admin.only"))
 
 
+class RevokeStep(CallbackData, prefix="revoke"):
+    """The command centre's answer to "relieve X of this post?"; ``holder_id`` is the
+    member it was shown (0: the post was vacant), so that a later change is not undone."""
+
+    post_id: int
+    holder_id: int
+    confirm: bool
+
+
 async def revoke(
     message: Message,
     command: CommandObject,
     session: AsyncSession,
 ) -> None:
+    """Asks first: relieving someone of a post takes effect at once and tells them."""
     path, role, _ = parse_path_and_role(command.args)
     node = await node_by_path(session, path) if path else None
     if role is None or node is None:
@@ -134,17 +152,69 @@ async def revoke(
             t("revoke.usage") if role is None else t("path.unknown", path=shown(path))
         )
         return
-    actor = message.from_user.id if message.from_user else 0
     try:
-        change = await revoke_post(session, node, role, actor)
+        preview = await revoke_preview(session, node, role)
     except Refused as refused:
         await message.answer(refusal_text(refused, node))
         return
+    post_text = describe_post(preview.post)
+    holder = preview.former_holder
+    question = (
+        t("revoke.ask", name=holder.name, post=post_text)
+        if holder is not None
+        else t("revoke.ask_vacant", post=post_text)
+    )
+    step = partial(RevokeStep, post_id=preview.post.post_id, holder_id=holder.id if holder else 0)
+    await message.answer(
+        question,
+        reply_markup=confirm_keyboard(
+            step(confirm=True), step(confirm=False), t("revoke.yes") if holder else None
+        ),
+    )
+
+
+async def revoke_decided(
+    callback: CallbackQuery, callback_data: RevokeStep, session: AsyncSession
+) -> None:
+    await remove_buttons(callback)
+    if not callback_data.confirm:
+        await callback.answer()
+        await reply(callback, t("revoke.cancelled"))
+        return
+    try:
+        change = await revoke_post_by_id(
+            session,
+            callback_data.post_id,
+            callback.from_user.id,
+            expected_holder_id=callback_data.holder_id or None,
+        )
+    except Refused as refused:
+        text = refusal_text(refused)
+        await callback.answer(text, show_alert=True)
+        await reply(callback, text)
+        return
+    await callback.answer()
     post_text = describe_post(change.post)
     if change.former_holder is None:
-        await message.answer(t("revoke.was_vacant", post=post_text))
+        await reply(callback, t("revoke.was_vacant", post=post_text))
         return
-    await message.answer(t("revoke.done", post=post_text, name=change.former_holder.name))
+    await reply(callback, t("revoke.done", post=post_text, name=change.former_holder.name))
+
+
+async def admin_button_refused(callback: CallbackQuery) -> None:
+    await callback.answer(t("admin.only"), show_alert=True)
+
+
+async def remove_buttons(callback: CallbackQuery) -> None:
+    """A question answered (or pressed again later): its buttons go."""
+    if isinstance(callback.message, Message) and callback.message.reply_markup is not None:
+        with suppress(TelegramBadRequest):
+            await callback.message.edit_reply_markup(reply_markup=None)
+
+
+async def reply(callback: CallbackQuery, text: str) -> None:
+    if isinstance(callback.message, Message):
+        await callback.message.answer(text)
 
 
 async def assign(
@@ -162,11 +232,7 @@ async def assign(
         return
     who = rest[0]
     try:
-        member = (
-            await member_by_telegram_id(session, int(who))
-            if who.isdigit()
-            else await member_by_username(session, who)
-        )
+        member = await person_to_appoint(session, who)
     except Refused as refused:
         await message.answer(t(refused.key, **refused.params))
         return
@@ -223,11 +289,14 @@ def setup() -> Router:
     router.message.filter(F.chat.type == "private")
     router.message.register(invite, Command("invite"))
     router.message.register(admin_command_refused, ADMIN_COMMANDS, ~IsAdmin())
+    router.callback_query.register(admin_button_refused, RevokeStep.filter(), ~IsAdmin())
     # Everything past here is the command centre's alone, whatever is registered later.
     admin = Router(name=f"{__name__}.admin")
     admin.message.filter(F.chat.type == "private", IsAdmin())
     admin.callback_query.filter(IsAdmin())
     admin.message.register(revoke, Command("revoke"))
+    private = private_buttons(admin, RevokeStep)
+    private.callback_query.register(revoke_decided, RevokeStep.filter())
     admin.message.register(assign, Command("assign"))
     admin.message.register(audit, Command("audit"))
     router.include_router(admin)

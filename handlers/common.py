@@ -4,7 +4,7 @@ from aiogram import F, Router
 from aiogram.enums import ChatType
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
-from aiogram.types import Message
+from aiogram.types import Message, ReplyKeyboardRemove
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commands import ADMIN_COMMANDS, GROUP_COMMANDS
@@ -42,11 +42,14 @@ async def show_help(message: Message, config: Config, session: AsyncSession) -> 
 
 
 async def cancel(message: Message, state: FSMContext) -> None:
+    # The contact button (registration, a claim) may still be showing, even once its
+    # conversation is over: a private chat's /cancel takes it away in any case.
+    keyboard = ReplyKeyboardRemove() if message.chat.type == ChatType.PRIVATE else None
     if await state.get_state() is None:
-        await message.answer(t("cancel.nothing"))
+        await message.answer(t("cancel.nothing"), reply_markup=keyboard)
         return
     await state.clear()
-    await message.answer(t("cancel.done"))
+    await message.answer(t("cancel.done"), reply_markup=keyboard)
 
 
 async def private_only_in_group(message: Message, command: CommandObject) -> None:

@@ -25,8 +25,10 @@ def is_own_contact(message: Message) -> bool:
     )
 
 
-def confirm_keyboard(confirm: CallbackData, cancel: CallbackData) -> InlineKeyboardMarkup:
+def confirm_keyboard(
+    confirm: CallbackData, cancel: CallbackData, confirm_text: str | None = None
+) -> InlineKeyboardMarkup:
     buttons = InlineKeyboardBuilder()
-    buttons.button(text=t("button.confirm"), callback_data=confirm)
+    buttons.button(text=confirm_text or t("button.confirm"), callback_data=confirm)
     buttons.button(text=t("button.cancel"), callback_data=cancel)
     return buttons.as_markup()

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Config
 from bot.i18n import Raw, t
 from handlers.actions import button
-from handlers.directory import caller_scope
 from handlers.filters import private_buttons
 from models.access import Scope, scope_of
 from models.base import utcnow
@@ -70,7 +69,10 @@ class ConfirmChoice(CallbackData, prefix="ncf"):
 async def start_composing(
     message: Message, session: AsyncSession, config: Config, state: FSMContext
 ) -> None:
-    if await caller_scope(message, session, config) is None:
+    user = message.from_user
+    if user is None or (await _scope(user.id, session, config)).is_empty:
+        # Someone holding no post (never registered, or since left): how to get one.
+        await message.answer(t("notice.not_registered"))
         return
     await state.clear()
     await state.set_state(Composing.content)

@@ -1,7 +1,10 @@
 """Registration by invite link: /start <token> → share own phone → confirm → bound.
 Also /me (my posts) and /leave (give one up)."""
 
+from contextlib import suppress
+
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -42,6 +45,10 @@ class RegistrationStep(CallbackData, prefix="reg"):
 class LeaveStep(CallbackData, prefix="leave"):
     post_id: int
     confirm: bool
+
+
+class LeaveCancel(CallbackData, prefix="leave_no"):
+    pass
 
 
 async def start_with_invite(
@@ -161,6 +168,7 @@ async def choose_post_to_leave(
             text=post_button_text(post),
             callback_data=LeaveStep(post_id=post.post_id, confirm=False),
         )
+    buttons.button(text=t("button.cancel"), callback_data=LeaveCancel())
     buttons.adjust(1)
     await message.answer(t("leave.choose"), reply_markup=buttons.as_markup())
 
@@ -174,12 +182,28 @@ async def confirm_leaving(
         await callback.answer(t("leave.not_yours"), show_alert=True)
         return
     await callback.answer()
-    buttons = InlineKeyboardBuilder()
-    buttons.button(text=t("leave.yes"), callback_data=LeaveStep(post_id=post.post_id, confirm=True))
+    await remove_buttons(callback)
     if callback.message is not None:
         await callback.message.answer(
-            t("leave.confirm", post=describe_post(post)), reply_markup=buttons.as_markup()
+            t("leave.confirm", post=describe_post(post)),
+            reply_markup=confirm_keyboard(
+                LeaveStep(post_id=post.post_id, confirm=True), LeaveCancel(), t("leave.yes")
+            ),
         )
+
+
+async def leave_cancelled(callback: CallbackQuery) -> None:
+    await callback.answer()
+    await remove_buttons(callback)
+    if callback.message is not None:
+        await callback.message.answer(t("leave.cancelled"))
+
+
+async def remove_buttons(callback: CallbackQuery) -> None:
+    """The choice is made: its buttons go, so that an old one is not pressed later."""
+    if isinstance(callback.message, Message) and callback.message.reply_markup is not None:
+        with suppress(TelegramBadRequest):
+            await callback.message.edit_reply_markup(reply_markup=None)
 
 
 async def leave(
@@ -204,6 +228,7 @@ async def leave(
         await callback.answer(t("leave.not_yours"), show_alert=True)
         return
     await callback.answer()
+    await remove_buttons(callback)
     await bot.send_message(callback.from_user.id, t("leave.done", post=describe_post(post)))
 
 
@@ -224,7 +249,7 @@ def setup() -> Router:
     router.message.register(my_posts, Command("me"))
     router.message.register(choose_post_to_leave, Command("leave"))
     # The member's own registration and posts: private chat only.
-    private = private_buttons(router, RegistrationStep, LeaveStep)
+    private = private_buttons(router, RegistrationStep, LeaveStep, LeaveCancel)
     private.callback_query.register(
         registration_decided, Registration.waiting_for_confirmation, RegistrationStep.filter()
     )
@@ -233,4 +258,5 @@ def setup() -> Router:
     )
     private.callback_query.register(confirm_leaving, LeaveStep.filter(F.confirm.is_(False)))
     private.callback_query.register(leave, LeaveStep.filter(F.confirm.is_(True)))
+    private.callback_query.register(leave_cancelled, LeaveCancel.filter())
     return router

@@ -110,3 +110,18 @@ class GroupChat(Base):
     bound_by: Mapped[int | None] = mapped_column(BigInteger)
     bound_at: Mapped[datetime | None] = mapped_column()
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SeenUser(Base):
+    """Someone the bot has heard from, registered or not, as last seen: so that the command
+    centre can appoint a person by @username or id before they hold any post. A username
+    passes between accounts; the row last seen with it keeps it, the others lose it."""
+
+    __tablename__ = "seen_users"
+
+    telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # Without the @, lower-cased.
+    username: Mapped[str | None] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)

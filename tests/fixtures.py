@@ -26,7 +26,7 @@ from aiogram.methods import (
     SendMessage,
 )
 from aiogram.methods.base import TelegramMethod
-from aiogram.types import Message, Update, User
+from aiogram.types import InlineKeyboardMarkup, Message, Update, User
 from babel.messages.pofile import read_po
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -287,7 +287,11 @@ class RecordingSession(BaseSession):
                 "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
                 "from": FAST_BOT_USER,
                 "text": method.text,
-                "reply_markup": markup.model_dump(exclude_none=True) if markup else None,
+                # Telegram's Message carries inline keyboards only (a reply keyboard, or
+                # its removal, is not echoed back).
+                "reply_markup": markup.model_dump(exclude_none=True)
+                if isinstance(markup, InlineKeyboardMarkup)
+                else None,
             },
             context={"bot": bot},
         )

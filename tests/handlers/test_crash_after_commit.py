@@ -114,8 +114,10 @@ async def test_revoke(
     await seat(session_factory, wang, GRID)
     admin = emulator.user(user_id=ADMIN_ID, first_name="指挥部", language_code="zh")
     async with polling_bot(config, workers=False) as application:
-        fault = reply_fails(emulator, admin)
         await admin.send(f"/revoke {GRID} lead")
+        asked = await admin.next_message()
+        fault = reply_fails(emulator, admin)
+        await admin.press(asked, "✅ 确定解除")
         await handled(emulator, application)
     assert "已解除 王芳" in failed_reply(emulator, fault)
     assert delivered(emulator, wang.id) == []

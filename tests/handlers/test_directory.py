@@ -69,6 +69,11 @@ async def test_revoke_and_assign_change_posts_and_tell_the_member(
 
     await admin.send(f"/revoke {GRID} lead")
     for _ in range(3):
+        asked = await admin.next_message()
+        if "确定解除" in asked.text:
+            break
+    await admin.press(asked, "✅ 确定解除")
+    for _ in range(3):
         reply = await admin.next_message()
         if "已解除" in reply.text:
             break

@@ -79,5 +79,10 @@ async def test_a_revoked_post_is_seen_by_the_next_update(
     no_scope = i18n.gettext("directory.no_scope", locale="zh_Hans")
     assert (await reply_to(dispatcher, bot, LEAD, "/report")).text != no_scope
 
-    await reply_to(dispatcher, bot, ADMIN, f"/revoke {UNIT} lead")
+    asked = await reply_to(dispatcher, bot, ADMIN, f"/revoke {UNIT} lead")
+    shown = next(message for message in calls(bot).messages if message.text == asked.text)
+    assert asked.reply_markup is not None
+    confirm = asked.reply_markup.inline_keyboard[0][0].callback_data
+    assert confirm is not None
+    await dispatcher.feed_update(bot, callback_update(bot, ADMIN, confirm, shown))
     assert (await reply_to(dispatcher, bot, LEAD, "/report")).text == no_scope
