@@ -2,6 +2,7 @@
 and the command centre's /revoke, /assign, /audit."""
 
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
@@ -12,10 +13,11 @@ from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.deep_linking import create_deep_link
+from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
-from bot.i18n import Raw, t
+from bot.i18n import LOCALES, Raw, t
 from bot.invite_sheet import invite_sheet
 from handlers.contact import confirm_keyboard
 from handlers.filters import IsAdmin, private_buttons
@@ -26,7 +28,7 @@ from models.directory import AuditView, readable_audit
 from models.invite_batch import InviteRow, invite_to_post, invite_vacant_posts
 from models.invites import withdraw_earlier_invites, withdraw_tokens
 from models.messages import PostRef
-from models.org import Node, Role
+from models.org import LEVELS, Node, Role
 from models.posts import node_by_path
 from models.refusals import Refused
 from models.seen_users import person_to_appoint
@@ -38,14 +40,17 @@ async def invite(
 ) -> None:
     """The command centre, or a lead or officer for the vacant posts of its own subtree."""
     words = (command.args or "").split()
-    role_word = words[-1] if len(words) > 1 and words[-1] in {"lead", "officer"} else None
-    path = " ".join(words[:-1] if role_word else words)
+    named = named_role(words[-1]) if len(words) > 1 else None
+    path = " ".join(words[:-1] if named else words)
     if not path:
         await message.answer(t("invite.usage"))
         return
     node = await node_by_path(session, path)
     if node is None:
         await message.answer(t("path.unknown", path=shown(path)))
+        return
+    if named is not None and not named.fits(node):
+        await message.answer(t("invite.no_post", path=node.path, role=named.word))
         return
     actor = message.from_user.id if message.from_user else 0
     scope = await scope_of(session, actor, config.admins.telegram_ids)
@@ -56,10 +61,8 @@ async def invite(
         return create_deep_link(username, "start", token)
 
     try:
-        if role_word:
-            row = await invite_to_post(
-                session, node, Role(role_word), ttl, actor, link_for, scope=scope
-            )
+        if named:
+            row = await invite_to_post(session, node, named.role, ttl, actor, link_for, scope=scope)
             await message.answer(invite_text(row))
             return
         rows = await invite_vacant_posts(
@@ -114,12 +117,38 @@ def refusal_text(refused: Refused, node: Node | None = None) -> str:
     return t(refused.key, **params)
 
 
-def parse_path_and_role(args: str | None) -> tuple[str, Role | None, list[str]]:
+@dataclass(frozen=True)
+class NamedRole:
+    """A role as typed: ``lead`` / ``officer``, or a post's title in either language
+    (单元长, 社会信息员), which also names its level."""
+
+    word: str
+    role: Role
+    level: str | None = None
+
+    def fits(self, node: Node) -> bool:
+        return self.level is None or self.level == node.level
+
+
+def named_role(word: str) -> NamedRole | None:
+    if word in Role.__members__:
+        return NamedRole(word, Role(word))
+    catalogs = I18n.get_current(no_error=False)
+    for locale in LOCALES:
+        for level in LEVELS:
+            for role in Role:
+                if catalogs.gettext(f"post.{level}.{role}", locale=locale) == word:
+                    return NamedRole(word, role, level)
+    return None
+
+
+def parse_path_and_role(args: str | None) -> tuple[str, NamedRole | None, list[str]]:
     """``PATH role [extra…]`` where PATH may itself hold spaces."""
     words = (args or "").split()
     for index, word in enumerate(words):
-        if word in {"lead", "officer"}:
-            return " ".join(words[:index]), Role(word), words[index + 1 :]
+        named = named_role(word)
+        if named is not None:
+            return " ".join(words[:index]), named, words[index + 1 :]
     return " ".join(words), None, []
 
 
@@ -145,15 +174,18 @@ async def revoke(
     session: AsyncSession,
 ) -> None:
     """Asks first: relieving someone of a post takes effect at once and tells them."""
-    path, role, _ = parse_path_and_role(command.args)
+    path, named, _ = parse_path_and_role(command.args)
     node = await node_by_path(session, path) if path else None
-    if role is None or node is None:
+    if named is None or node is None:
         await message.answer(
-            t("revoke.usage") if role is None else t("path.unknown", path=shown(path))
+            t("revoke.usage") if named is None else t("path.unknown", path=shown(path))
         )
         return
+    if not named.fits(node):
+        await message.answer(t("invite.no_post", path=node.path, role=named.word))
+        return
     try:
-        preview = await revoke_preview(session, node, role)
+        preview = await revoke_preview(session, node, named.role)
     except Refused as refused:
         await message.answer(refusal_text(refused, node))
         return
@@ -222,13 +254,16 @@ async def assign(
     command: CommandObject,
     session: AsyncSession,
 ) -> None:
-    path, role, rest = parse_path_and_role(command.args)
+    path, named, rest = parse_path_and_role(command.args)
     node = await node_by_path(session, path) if path else None
-    if role is None or not rest:
+    if named is None or not rest:
         await message.answer(t("assign.usage"))
         return
     if node is None:
         await message.answer(t("path.unknown", path=shown(path)))
+        return
+    if not named.fits(node):
+        await message.answer(t("invite.no_post", path=node.path, role=named.word))
         return
     who = rest[0]
     try:
@@ -241,7 +276,7 @@ async def assign(
         return
     actor = message.from_user.id if message.from_user else 0
     try:
-        change = await assign_post(session, node, role, member, actor)
+        change = await assign_post(session, node, named.role, member, actor)
     except Refused as refused:
         await message.answer(refusal_text(refused, node))
         return

@@ -111,3 +111,21 @@ async def test_the_phone_review_shows_the_roster_beside_the_sharer(
     assert "Xiulan" in text and "+8613900000000" in text
     assert ROSTER_NAME in text and ROSTER_DIGITS in text
     assert [label for row in review.buttons() for label, _ in row]
+
+
+async def test_a_post_may_be_named_by_its_title(
+    emulator: TelegramEmulator,
+    application: Application,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await import_examples(session_factory)
+    admin = emulator.user(user_id=ADMIN_ID, first_name="指挥部", language_code="zh")
+    await admin.send(f"/invite {UNIT} 单元长")
+    link = await reply_with(admin, "start=")
+    assert "单元长" in (link.text or "") and ROSTER_NAME in (link.text or "")
+    # A title of another level names no post at this node.
+    await admin.send(f"/invite {BUILDING} 单元长")
+    assert "没有 单元长 岗位" in ((await reply_with(admin, "岗位")).text or "")
+    await admin.send("/invite")
+    usage = (await reply_with(admin, "用法")).text or ""
+    assert "单元长" in usage
