@@ -1,6 +1,7 @@
 """Everyone who has messaged the bot, and finding a person by @username or Telegram id
 among them and the members (``/assign``)."""
 
+import re
 from collections.abc import Sequence
 
 from sqlalchemy import select, update
@@ -14,7 +15,9 @@ from models.org import Member
 from models.people import SeenUser
 from models.refusals import Refused
 from models.registration import get_or_create_member
+from models.text import CONTROL_CHARACTERS
 
+USERNAME = re.compile(r"[A-Za-z0-9_]{4,32}")
 # Telegram ids are positive and fit in 64 bits; anything else names nobody (and PostgreSQL
 # would refuse it).
 MAX_TELEGRAM_ID = 2**63 - 1
@@ -29,11 +32,13 @@ async def record_seen_user(
 ) -> None:
     """Remember the user as seen now; whoever was seen with the username before loses it
     (Telegram gives a username to one account at a time). Commits."""
-    username = username.lower() if username else None
+    # Telegram's usernames are 5–32 of [A-Za-z0-9_]; anything else (a forged update) is
+    # no username, and a name loses control characters (PostgreSQL refuses NUL).
+    username = username.lower() if username and USERNAME.fullmatch(username) else None
     values = {
         "telegram_id": telegram_id,
         "username": username,
-        "name": name[:200],
+        "name": CONTROL_CHARACTERS.sub("", name)[:200],
         "locale": locale,
         "seen_at": utcnow(),
     }

@@ -29,6 +29,12 @@ async def test_a_username_stays_with_whoever_was_seen_with_it_last(session: Asyn
     assert await seen_by_username(session, "shared") == []
 
 
+async def test_forged_details_are_cleaned(session: AsyncSession) -> None:
+    await record_seen_user(session, 7201, "no spaces!", "名\x00字\n", None)
+    row = await session.get(SeenUser, 7201)
+    assert row is not None and (row.username, row.name) == (None, "名字")
+
+
 async def test_ids_and_members_without_a_seen_row(session: AsyncSession) -> None:
     assert await person_to_appoint(session, "12345") is None
     assert await person_to_appoint(session, str(2**64)) is None
