@@ -5,6 +5,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot, F, Router
@@ -14,6 +15,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.deep_linking import create_deep_link
 from aiogram.utils.i18n import I18n
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
@@ -21,6 +23,7 @@ from bot.i18n import LOCALES, Raw, t
 from bot.invite_sheet import invite_sheet
 from handlers.contact import confirm_keyboard
 from handlers.filters import IsAdmin, private_buttons
+from handlers.ids import ROW_ID_MAX, RowId
 from handlers.rendering import answer_in_parts, describe_post, post_title
 from models.access import scope_of
 from models.assignments import assign_post, revoke_post_by_id, revoke_preview
@@ -163,8 +166,8 @@ class RevokeStep(CallbackData, prefix="revoke"):
     """The command centre's answer to "relieve X of this post?"; ``holder_id`` is the
     member it was shown (0: the post was vacant), so that a later change is not undone."""
 
-    post_id: int
-    holder_id: int
+    post_id: RowId
+    holder_id: Annotated[int, Field(ge=0, le=ROW_ID_MAX)]
     confirm: bool
 
 

@@ -22,6 +22,7 @@ from bot.i18n import locale_for_language_code, t
 from handlers.contact import confirm_keyboard, contact_keyboard, is_own_contact
 from handlers.directory import MyLeadOpen
 from handlers.filters import private_buttons
+from handlers.ids import RowId
 from handlers.rendering import answer_in_parts, describe_post, post_button_text
 from models.invites import InviteStatus, check_invite, lookup_invite
 from models.org import Member
@@ -43,7 +44,7 @@ class RegistrationStep(CallbackData, prefix="reg"):
 
 
 class LeaveStep(CallbackData, prefix="leave"):
-    post_id: int
+    post_id: RowId
     confirm: bool
 
 

@@ -355,6 +355,12 @@ async def lose_post(
 ) -> None:
     if how == "revoke":
         await dispatcher.feed_update(bot, message_update(bot, ADMIN, f"/revoke {UNIT} lead"))
+        # /revoke asks first: the command centre confirms.
+        asked = cast(RecordingSession, bot.session).messages[-1]
+        assert asked.reply_markup is not None
+        confirm = asked.reply_markup.inline_keyboard[0][0].callback_data
+        assert confirm is not None
+        await dispatcher.feed_update(bot, callback_update(bot, ADMIN, confirm, asked))
     elif how == "leave":
         await dispatcher.feed_update(bot, message_update(bot, LEAD, "/leave"))
         shown = cast(RecordingSession, bot.session).messages[-1]
