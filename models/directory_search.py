@@ -71,7 +71,8 @@ async def search_roster(
     condition = _query_condition(query.strip())
     if condition is None:
         return RosterMatches(0, [])
-    matching = (
+    # The total rides on each row (a window count): one pass over the posts, not two.
+    rows = await session.execute(
         select(
             Node.id,
             Node.path,
@@ -80,20 +81,21 @@ async def search_roster(
             Member.name,
             Post.roster_name,
             Post.holder_id,
+            func.count().over(),
         )
         .join(Post, Post.node_id == Node.id)
         .outerjoin(Member, Member.id == Post.holder_id)
         .where(and_(in_scope(scope), condition))
+        .order_by(Node.path, Post.role)
+        .limit(limit)
     )
-    total = await session.scalar(select(func.count()).select_from(matching.subquery())) or 0
-    rows = await session.execute(matching.order_by(Node.path, Post.role).limit(limit))
-    return RosterMatches(
-        total,
-        [
+    matches, total = [], 0
+    for node_id, path, level, role, holder, roster, holder_id, count in rows:
+        matches.append(
             RosterMatch(node_id, path, level, role, holder or roster, holder_id is not None)
-            for node_id, path, level, role, holder, roster, holder_id in rows
-        ],
-    )
+        )
+        total = count
+    return RosterMatches(total, matches)
 
 
 @dataclass(frozen=True)
