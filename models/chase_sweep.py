@@ -119,7 +119,7 @@ async def sweep(
         if key not in recorded and await _waiting(session, run) >= AHEAD:
             continue  # enough of its messages wait to be sent
         told = recorded.get(key) or await _recorded_before(
-            session, ladder, run, report_round, moment
+            session, ladder, run, report_round, moment, AHEAD
         )
         if told is None:
             await _queued(session, run)
@@ -171,6 +171,11 @@ class Recorded:
     step: LadderStep
     groups: list[Rollup]
     step_ids: dict[int, int]
+    # Read in part (a later sweep's): the last node id read, which the run's cursor may
+    # reach even when no group is left that far (its units have all reported), and
+    # whether more nodes wait beyond it.
+    through: int | None = None
+    complete: bool = True
 
 
 async def record(
@@ -241,25 +246,44 @@ async def _recorded_before(
     run: ChaseRun,
     report_round: ReportRound,
     now: datetime,
+    limit: int,
 ) -> Recorded | None:
-    """A step recorded by a sweep that stopped before queueing all its messages: the nodes
-    it told, with their units still late now (a unit that completed meanwhile is left out).
-    None when its messages would come too late to mean anything: the round has closed, the
-    horizon has passed, or the ladder no longer has the step."""
+    """The next ``limit`` nodes (past the run's cursor) of a step an earlier sweep recorded
+    and did not finish queueing, with their units still late now (a unit that completed
+    meanwhile is left out). None when its messages would come too late to mean anything:
+    the round has closed, the horizon has passed, or the ladder no longer has the step."""
     step = next((step for step in ladder.steps if step.name == run.step), None)
     open_now = as_utc(report_round.opens_at) <= now < as_utc(report_round.closes_at)
     if step is None or not open_now or now - as_utc(run.due_at) > ladder.horizon:
         logger.warning("chase step %s of round %d: messages dropped", run.step, run.round_id)
         return None
-    step_ids = await _step_ids(session, run.round_id, step)
-    units = await late_units(session, run.round_id)
+    rows = await session.execute(
+        select(CHASE_STEPS.c.node_id, CHASE_STEPS.c.id)
+        .where(
+            CHASE_STEPS.c.round_id == run.round_id,
+            CHASE_STEPS.c.step == step.name,
+            CHASE_STEPS.c.node_id > (run.queued_through or 0),
+        )
+        .order_by(CHASE_STEPS.c.node_id)
+        .limit(limit + 1)
+    )
+    step_ids = {node_id: step_id for node_id, step_id in rows}
+    complete = len(step_ids) <= limit
+    told = sorted(step_ids)[:limit]
+    units = await late_units(session, run.round_id, step.level, among=told) if told else []
     groups = (
         [Rollup(unit.unit_id, unit.path, [unit]) for unit in units]
         if step.level is Level.unit
         else roll_up(units, step.level)
     )
-    told = [group for group in groups if group.node_id in step_ids]
-    return Recorded(report_round, step, told, step_ids if step.level is not Level.unit else {})
+    return Recorded(
+        report_round,
+        step,
+        groups,
+        step_ids if step.level is not Level.unit else {},
+        through=told[-1] if told else None,
+        complete=complete,
+    )
 
 
 async def queue(
@@ -281,17 +305,23 @@ async def queue(
             return queued  # the next sweep goes on from the cursor
         part = groups[start : start + chunk]
         queued += await enqueue_rows(session, await writer.rows(session, part))
-        last = start + chunk >= len(groups)
-        await session.execute(
-            update(ChaseRun)
-            .where(ChaseRun.id == run.id)
-            .values(queued_through=part[-1].node_id, queued_at=utcnow() if last else None),
-            execution_options={"synchronize_session": False},
-        )
-        await session.commit()
-    if not groups:
-        await _queued(session, run)
+        if start + chunk < len(groups):
+            await _advance(session, run, part[-1].node_id, done=False)
+    through = max(groups[-1].node_id if groups else 0, recorded.through or 0) or None
+    await _advance(session, run, through, done=recorded.complete)
     return queued
+
+
+async def _advance(session: AsyncSession, run: ChaseRun, through: int | None, done: bool) -> None:
+    """Move the run's cursor (and say when all its messages are queued), committing the
+    messages queued with it."""
+    await session.execute(
+        update(ChaseRun)
+        .where(ChaseRun.id == run.id)
+        .values(queued_through=through, queued_at=utcnow() if done else None),
+        execution_options={"synchronize_session": False},
+    )
+    await session.commit()
 
 
 def _source(run: ChaseRun) -> str:

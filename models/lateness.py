@@ -62,6 +62,13 @@ def _within(column_level: Level | None, node_id: int | None) -> ColumnElement[bo
 _MISSING: ColumnElement[str] = literal_column(f"'{ReportStatus.missing.value}'")
 
 
+def _inside(level: Level | None, node_ids: Collection[int] | None) -> ColumnElement[bool]:
+    if level is None or node_ids is None:
+        return HouseholdReport.id.is_not(None)
+    column: ColumnElement[int] = getattr(HouseholdReport, level.ancestor_column)
+    return column.in_(sorted(node_ids))
+
+
 def _among(unit_ids: Collection[int] | None) -> ColumnElement[bool]:
     if unit_ids is None:
         return HouseholdReport.id.is_not(None)
@@ -73,10 +80,16 @@ def _missing_in(round_id: int) -> ColumnElement[bool]:
 
 
 async def late_units(
-    session: AsyncSession, round_id: int, level: Level | None = None, node_id: int | None = None
+    session: AsyncSession,
+    round_id: int,
+    level: Level | None = None,
+    node_id: int | None = None,
+    *,
+    among: Collection[int] | None = None,
 ) -> list[LateUnit]:
     """Every unit with households still unreported in the round (inside the node of
-    ``level``, when given), by path."""
+    ``level``, when given; inside the nodes of ``level`` in ``among``, when given), by
+    path."""
     rows = await session.execute(
         select(
             HouseholdReport.unit_id,
@@ -87,7 +100,7 @@ async def late_units(
             func.count(HouseholdReport.id),
         )
         .join(Node, Node.id == HouseholdReport.unit_id)
-        .where(_missing_in(round_id), _within(level, node_id))
+        .where(_missing_in(round_id), _within(level, node_id), _inside(level, among))
         .group_by(
             HouseholdReport.unit_id,
             HouseholdReport.building_id,

@@ -3,21 +3,22 @@ PostgreSQL when TEST_DATABASE_URL is set."""
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import console
 from models.alerts import Alert
 from models.base import utcnow
 from models.chase import ChaseStep
+from models.messages import Text
 from models.needs import Need, NeedLimits
 from models.notices import Notice, NoticeRecipient
 from models.org import Household, Member, Node
-from models.outbox.table import OutboxMessage
+from models.outbox.table import OutboxMessage, OutboxStatus, OutgoingMessage, enqueue
 from models.posts import node_by_path
 from models.rounds import ReportHow
 from models.system import AuditEntry
-from tests.console.fixtures import county_in_round, save
+from tests.console.fixtures import ADMIN_ID, county_in_round, save
 from tests.fixtures import BUILDING, GRID, UNIT, ZONE, hold_post, node_at
 
 
@@ -253,7 +254,16 @@ async def test_trend_over_rounds_and_the_data_version_moves_with_a_save(
     today_round = await open_round(session, SCHEDULE, load_form(DEFAULT_FORM_PATH), today())
     before = await console.data_version(session)
     await save(session, today_round, (await households_of(session, ZONE))[0], late=True)
-    assert await console.data_version(session) != before
+    saved = await console.data_version(session)
+    assert saved != before
+    # A message queued moves it, and so does its delivery.
+    await enqueue(session, [OutgoingMessage(chat_id=ADMIN_ID, content=Text("help.text"))])
+    await session.commit()
+    queued = await console.data_version(session)
+    assert queued != saved
+    await session.execute(update(OutboxMessage).values(status=OutboxStatus.sent.value))
+    await session.commit()
+    assert await console.data_version(session) != queued
 
     rounds = await console.recent_rounds(session)
     points = await console.trend(session, rounds, await node_at(session, ZONE))
