@@ -137,6 +137,8 @@ async def list_open_claims(message: Message, session: AsyncSession, config: Conf
                 phone=claim.phone or "—",
                 post=describe_post(claim.post),
                 opened=opened,
+                roster_name=claim.roster_name or "—",
+                roster_phone=claim.roster_phone or "—",
             )
         )
         rows.append(

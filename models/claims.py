@@ -421,19 +421,23 @@ class ClaimView:
     phone: str | None
     kind: str = ClaimKind.volunteer
     opened_at: datetime | None = None
+    # Whom the county's roster names for the post: a phone mismatch's reviewer compares.
+    roster_name: str | None = None
+    roster_phone: str | None = None
 
 
 async def claim_view(session: AsyncSession, claim_id: int) -> ClaimView | None:
     row = (
         await session.execute(
-            select(Claim, Member)
+            select(Claim, Member, Post.roster_name, Post.roster_phone)
             .join(Member, Member.id == Claim.member_id)
+            .join(Post, Post.id == Claim.post_id)
             .where(Claim.id == claim_id)
         )
     ).first()
     if row is None:
         return None
-    claim, member = row
+    claim, member, roster_name, roster_phone = row
     post = await post_view(session, claim.post_id)
     if post is None:
         return None
@@ -446,6 +450,8 @@ async def claim_view(session: AsyncSession, claim_id: int) -> ClaimView | None:
         claim.phone,
         claim.kind,
         as_utc(claim.created_at),
+        roster_name,
+        roster_phone,
     )
 
 

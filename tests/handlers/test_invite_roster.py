@@ -112,6 +112,12 @@ async def test_the_phone_review_shows_the_roster_beside_the_sharer(
     assert ROSTER_NAME in text and ROSTER_DIGITS in text
     assert [label for row in review.buttons() for label, _ in row]
 
+    # The open claims list it the same way, for a review taken up later.
+    await admin.send("/claims")
+    listed = (await reply_with(admin, "unlike the roster")).text or ""
+    assert "Xiulan" in listed and "+8613900000000" in listed
+    assert f"the roster names {ROSTER_NAME}" in listed and ROSTER_DIGITS in listed
+
 
 async def test_a_post_may_be_named_by_its_title(
     emulator: TelegramEmulator,
