@@ -56,3 +56,9 @@ class MemberCache:
             values = {column: getattr(found, column) for column in COLUMNS}
             self._entries[telegram_id] = (time.monotonic() + self.ttl_s, values)
         return found
+
+
+def detached_copy(member: Member) -> Member:
+    """A session-free copy of ``member`` with the columns already loaded (nothing is read)."""
+    loaded = inspect(member).dict
+    return Member(**{column: loaded[column] for column in COLUMNS if column in loaded})

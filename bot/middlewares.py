@@ -12,7 +12,7 @@ from aiogram.types import TelegramObject, Update, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.fsm_storage import commit_fsm_writes, update_session
-from bot.member_cache import MemberCache
+from bot.member_cache import MemberCache, detached_copy
 from models.messages import MessagesWaiting
 from models.outbox.table import QUEUED
 from models.updates import (
@@ -133,5 +133,14 @@ class MemberMiddleware(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
         session: AsyncSession = data["session"]
-        data["member"] = await self.cache.member(session, user.id) if user else None
-        return await handler(event, data)
+        member = await self.cache.member(session, user.id) if user else None
+        data["member"] = member
+        try:
+            return await handler(event, data)
+        except Exception:
+            if member is not None:
+                # The failed update's session is rolled back next, which detaches and expires
+                # the member: the error path (an apology in the member's language) gets a copy
+                # that needs no session.
+                data["member"] = detached_copy(member)
+            raise

@@ -5,34 +5,35 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton
 
 from bot.i18n import t
+from handlers.ids import RowId
 from models.messages import Action, ActionKind
 
 
 class NoticeAck(CallbackData, prefix="ack"):
     """The "收到" button of a delivered notice or its reminder."""
 
-    notice_id: int
+    notice_id: RowId
 
 
 class NoticeCancel(CallbackData, prefix="ncancel"):
     """Cancel, on the author's message about a notice scheduled for later."""
 
-    notice_id: int
+    notice_id: RowId
 
 
 class NoticeNudge(CallbackData, prefix="nnudge"):
     """Nudge, under a notice's list of those who have not acknowledged it."""
 
-    notice_id: int
+    notice_id: RowId
 
 
 class ClaimDecision(CallbackData, prefix="claimd"):
-    claim_id: int
+    claim_id: RowId
     approve: bool
 
 
 class ClaimWithdraw(CallbackData, prefix="claimw"):
-    claim_id: int
+    claim_id: RowId
 
 
 def button(action: Action) -> InlineKeyboardButton:
@@ -68,19 +69,19 @@ def button(action: Action) -> InlineKeyboardButton:
 class AlertAck(CallbackData, prefix="alack"):
     """The "I'll handle it" button of an alert."""
 
-    alert_id: int
+    alert_id: RowId
 
 
 class LateNudge(CallbackData, prefix="nudge"):
     """ "Nudge" on a ladder step's message: the late units below are reminded again."""
 
-    step_id: int
+    step_id: RowId
 
 
 class NeedPress(CallbackData, prefix="need"):
     """A step on a need ticket: ``step`` is a ``models.needs.NeedStep``."""
 
-    need_id: int
+    need_id: RowId
     step: str
 
 

@@ -16,6 +16,7 @@ from bot.config import Config
 from bot.i18n import t
 from handlers.actions import AlertAck
 from handlers.filters import private_buttons
+from handlers.ids import RowId
 from handlers.rendering import post_button_text
 from models.alerts import (
     Acknowledged,
@@ -35,7 +36,7 @@ class Alerting(StatesGroup):
 
 
 class AlertPost(CallbackData, prefix="alpost"):
-    post_id: int
+    post_id: RowId
 
 
 async def start_alert(

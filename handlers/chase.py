@@ -19,6 +19,7 @@ from bot.i18n import t
 from handlers.actions import LateNudge
 from handlers.directory import caller_scope, visible_node
 from handlers.filters import private_buttons
+from handlers.ids import Number
 from handlers.rendering import answer_in_parts, clip_html, post_title
 from models.access import Scope, scope_of
 from models.chase_nudge import NudgeOutcome, nudge
@@ -36,7 +37,7 @@ MAX_BUTTONS = 60
 class LateDrill(CallbackData, prefix="late"):
     """Show the late units under a node (0: the county)."""
 
-    node_id: int
+    node_id: Number
 
 
 def timezone_of(config: Config) -> str:

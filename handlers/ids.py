@@ -10,3 +10,5 @@ from pydantic import Field
 ROW_ID_MAX = 2**31 - 1
 
 RowId = Annotated[int, Field(gt=0, le=ROW_ID_MAX)]
+# A page, a revision, or an id where 0 means "none" or "the top" (the county).
+Number = Annotated[int, Field(ge=0, le=ROW_ID_MAX)]

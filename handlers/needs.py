@@ -20,6 +20,7 @@ from bot.i18n import t
 from handlers.actions import NEED_STEPS, NeedPress, button
 from handlers.directory import caller_scope
 from handlers.filters import private_buttons
+from handlers.ids import Number, RowId
 from handlers.rendering import clip_html
 from models.access import scope_of
 from models.base import utcnow
@@ -44,11 +45,11 @@ class Resolving(StatesGroup):
 
 
 class NeedsPage(CallbackData, prefix="ndpg"):
-    page: int
+    page: Number
 
 
 class NeedOpen(CallbackData, prefix="ndop"):
-    need_id: int
+    need_id: RowId
 
 
 def limits_of(config: Config) -> NeedLimits:

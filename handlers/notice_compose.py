@@ -16,6 +16,7 @@ from bot.config import Config
 from bot.i18n import Raw, t
 from handlers.actions import button
 from handlers.filters import private_buttons
+from handlers.ids import Number
 from models.access import Scope, scope_of
 from models.base import utcnow
 from models.messages import Action, ActionKind
@@ -47,7 +48,7 @@ class Composing(StatesGroup):
 
 
 class ScopeChoice(CallbackData, prefix="nsc"):
-    node_id: int
+    node_id: Number
 
 
 class LevelToggle(CallbackData, prefix="nlv"):

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Config
 from bot.i18n import t
 from handlers.filters import private_buttons
+from handlers.ids import Number, RowId
 from handlers.rendering import describe_post, post_title
 from models.access import Scope, scope_of
 from models.claims import (
@@ -41,15 +42,15 @@ PAGE_SIZE = 8
 
 
 class GroupVacancyPage(CallbackData, prefix="gvac"):
-    page: int
+    page: Number
 
 
 class VacancyPick(CallbackData, prefix="gpick"):
-    post_id: int
+    post_id: RowId
 
 
 class ScopeVacancyPage(CallbackData, prefix="pvac"):
-    page: int
+    page: Number
 
 
 def page_count(total: int) -> int:

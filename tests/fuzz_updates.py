@@ -8,6 +8,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import Update
 from hypothesis import strategies as st
 
+from bot.commands import ADMIN_COMMANDS, GROUP_COMMANDS
 from tests.fuzz_support import FuzzSession
 from tests.response_fixtures import GRID, OTHER_UNIT, PEOPLE, UNIT
 
@@ -17,35 +18,8 @@ STRANGERS = {8101: ("Stranger", "en"), 8102: ("غريب\u200f", "ar"), 8103: ("�
 # Steps per example.
 MIN_STEPS, MAX_STEPS = 10, 40
 USERS = {ADMIN: ("指挥部", "zh-hans")} | {p[2]: (f"p{p[2]}", "zh-hans") for p in PEOPLE} | STRANGERS
-COMMANDS = [
-    "start",
-    "help",
-    "lang",
-    "cancel",
-    "me",
-    "leave",
-    "tree",
-    "whois",
-    "vacancies",
-    "notice",
-    "notices",
-    "claims",
-    "report",
-    "status",
-    "export",
-    "late",
-    "alert",
-    "needs",
-    "bind",
-    "unbind",
-    "progress",
-    "import",
-    "invite",
-    "assign",
-    "revoke",
-    "audit",
-    "console",
-]
+# Every command the bot offers anyone, and one it answers without offering.
+COMMANDS = sorted({*ADMIN_COMMANDS, *GROUP_COMMANDS, "console"})
 PATHS = [GRID, UNIT, OTHER_UNIT, "县卫健局片区", "县教育局片区", "县卫健局片区/康乐家园"]
 HOSTILE = [
     "",

@@ -64,7 +64,7 @@ from tests.response_fixtures import (
     seat_county,
 )
 
-# Examples of 10-40 steps: about 1,500 updates (WUJI_FUZZ_EXAMPLES=600 searches longer).
+# Examples of 10-40 steps: about 1,000 updates (WUJI_FUZZ_EXAMPLES=600 searches longer).
 EXAMPLES = int(os.environ.get("WUJI_FUZZ_EXAMPLES", "60"))
 
 # The roster's people (examples/people.csv) and those seated, by where they stand.
