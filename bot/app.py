@@ -129,8 +129,8 @@ def build_dispatcher(
         for handler in dispatcher.shutdown.handlers
         if handler.callback != dispatcher.fsm.close
     ]
-    # A second delivery of an update stops here, before it opens a session.
-    dispatcher.update.outer_middleware(OnceMiddleware(session_factory))
+    # Its own short transaction, before the update's session opens (see bot.seen_users); a
+    # second delivery of an update finds the user remembered and writes nothing.
     dispatcher.update.outer_middleware(
         SeenUsersMiddleware(session_factory, config.i18n.default_locale)
     )
@@ -138,6 +138,9 @@ def build_dispatcher(
     # the database storage reads and writes through it (one session per update).
     dispatcher.update.outer_middleware.unregister(dispatcher.fsm)
     dispatcher.update.outer_middleware(DbSessionMiddleware(session_factory, messages_waiting))
+    # A second delivery of an update stops here, before the state is read; the claim is
+    # written in the update's first commit.
+    dispatcher.update.outer_middleware(OnceMiddleware(session_factory))
     dispatcher.update.outer_middleware(dispatcher.fsm)
     dispatcher.update.outer_middleware(FsmWritesMiddleware())
     dispatcher.update.outer_middleware(MemberMiddleware())

@@ -57,7 +57,9 @@ class SqlStorage(BaseStorage):
             await self._upsert(self.key_builder.build(key), state=value)
             return
         built = self.key_builder.build(key)
-        _state, data = await _record(session, built)
+        state, data = await _record(session, built)
+        if state == value and not _uncommitted(session, built):
+            return  # as it stands in the database: nothing to write
         _write(session, built, value, data)
         # Committed at once: the reply that follows may be answered before this update ends
         # (a flood wait, say), and the answer must find the new state.
@@ -77,7 +79,9 @@ class SqlStorage(BaseStorage):
             await self._upsert(self.key_builder.build(key), data=encoded)
             return
         built = self.key_builder.build(key)
-        state, _data = await _record(session, built)
+        state, stored = await _record(session, built)
+        if stored == encoded and not _uncommitted(session, built):
+            return
         _write(session, built, state, encoded)
         await session.commit()
 
@@ -126,6 +130,10 @@ async def _record(session: AsyncSession, key: str) -> tuple[str | None, str]:
         ).first()
         record = records[key] = (row[0], row[1]) if row is not None else (None, EMPTY)
     return record
+
+
+def _uncommitted(session: AsyncSession, key: str) -> bool:
+    return key in session.info.get(PENDING, ())
 
 
 def _write(session: AsyncSession, key: str, state: str | None, data: str) -> None:

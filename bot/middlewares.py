@@ -17,9 +17,13 @@ from models.messages import MessagesWaiting
 from models.outbox.table import QUEUED
 from models.updates import (
     KEEP_HANDLED_UPDATES,
-    claim_update,
+    AlreadyHandled,
+    claim_pending,
+    claim_with_first_commit,
+    drop_claim,
     purge_handled_updates,
     release_update,
+    was_handled,
 )
 
 logger = logging.getLogger(__name__)
@@ -32,10 +36,17 @@ class OnceMiddleware(BaseMiddleware):
     the answer to a webhook request, and polling fetches it again after a stop before its
     offset was confirmed.
 
-    The update_id is claimed before anything else, in its own short transaction, so that
-    of two deliveries (even to two processes) exactly one goes on. A handler that raises
-    gives its claim back, so that a redelivery is handled. Claims older than ``keep`` are
-    purged at most once per ``purge_every_s`` (``models.updates.purge_handled_updates``).
+    It runs inside ``DbSessionMiddleware`` and claims the update_id in the update's own
+    first commit (``models.updates.claim_with_first_commit``): the claim is committed with
+    the first of the handler's effects, or, when the handler wrote nothing, by itself once
+    the handler is done; never in a transaction of its own before the handler. So a
+    delivery that crashes before any commit leaves no claim, and its redelivery is handled.
+    Of two deliveries, a second arriving once the first is claimed is skipped at a read; two
+    in this process at the same time, at the second's start; two in two processes at once,
+    at the second's first commit, which fails and writes nothing (``AlreadyHandled``). A
+    handler that raises after its first commit gives the claim back, so that a redelivery is
+    handled. Claims older than ``keep`` are purged at most once per ``purge_every_s``
+    (``models.updates.purge_handled_updates``).
     """
 
     def __init__(
@@ -48,24 +59,55 @@ class OnceMiddleware(BaseMiddleware):
         self.keep = keep
         self.purge_every_s = purge_every_s
         self._next_purge = 0.0
+        self._in_flight: set[tuple[int, int]] = set()
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         bot: Bot | None = data.get("bot")
         if not isinstance(event, Update) or bot is None:
             return await handler(event, data)
-        async with self.session_factory() as session:
-            claimed = await claim_update(session, bot.id, event.update_id)
-            if claimed and time.monotonic() >= self._next_purge:
-                self._next_purge = time.monotonic() + self.purge_every_s
-                await purge_handled_updates(session, self.keep)
-        if not claimed:
+        key = (bot.id, event.update_id)
+        session: AsyncSession = data["session"]
+        if key in self._in_flight:
             logger.info("update %s was delivered again; skipped", event.update_id)
             return None
+        # Marked before the first await, so that a second delivery arriving meanwhile sees it.
+        self._in_flight.add(key)
+        claimed = False
         try:
-            return await handler(event, data)
+            if await was_handled(session, *key):
+                logger.info("update %s was delivered again; skipped", event.update_id)
+                return None
+            claim_with_first_commit(session, *key)
+            claimed = True
+            result = await handler(event, data)
+            if claim_pending(session):
+                # Nothing committed: the claim alone, without what the handler left.
+                await session.rollback()
+                await session.commit()
+        except AlreadyHandled:
+            drop_claim(session)
+            await session.rollback()
+            logger.info("update %s was delivered again; skipped", event.update_id)
+            return None
         except Exception:
-            await self._release(bot.id, event.update_id)
+            if claim_pending(session):
+                drop_claim(session)
+            elif claimed:
+                await self._release(*key)
             raise
+        finally:
+            self._in_flight.discard(key)
+        if time.monotonic() >= self._next_purge:
+            self._next_purge = time.monotonic() + self.purge_every_s
+            await self._purge()
+        return result
+
+    async def _purge(self) -> None:
+        try:
+            async with self.session_factory() as session:
+                await purge_handled_updates(session, self.keep)
+        except Exception:
+            logger.exception("could not purge handled updates")
 
     async def _release(self, bot_id: int, update_id: int) -> None:
         try:
@@ -81,7 +123,7 @@ class DbSessionMiddleware(BaseMiddleware):
     Domain functions own their commits; anything left uncommitted is rolled back here. When
     the update queued messages, ``messages_waiting`` hears of it once the session closes,
     so that they go out at once rather than at the sender's next look. It runs before
-    aiogram's FSM middleware, and the database FSM storage works through it
+    ``OnceMiddleware`` and aiogram's FSM middleware, and the database FSM storage works through it
     (``bot.fsm_storage.update_session``): one session, one pool checkout per update.
     """
 

@@ -1,9 +1,23 @@
-"""Engine and session factory for SQLite (aiosqlite) and PostgreSQL (asyncpg)."""
+"""Engine and session factory for SQLite (aiosqlite) and PostgreSQL (asyncpg).
 
+SQLite has a single writer. With many updates in flight, writers that find it taken wait in
+SQLite's busy handler, which sleeps 1–100 ms at a time whether or not the writer ahead has
+finished. The SQLite engine therefore queues its writers in process instead
+(``SqliteWriteLock``): a connection takes an ``asyncio.Lock`` before the statement that
+starts its write transaction and gives it back once that transaction is committed or rolled
+back, so the next writer starts the moment the last one ends. Reads take no lock (WAL lets
+them run beside the writer). Another process writing the same file still meets the busy
+handler, as before. PostgreSQL needs none of this.
+"""
+
+import asyncio
+import sqlite3
+import weakref
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.engine import Connection, ExceptionContext, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -11,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 HIDDEN_DETAIL = "[row values hidden]"
@@ -41,7 +56,11 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str, *, echo: bool = False, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+) -> AsyncEngine:
+    """The engine for ``url``; on SQLite a writer waits at most ``busy_timeout_ms`` for the
+    writer ahead of it, then fails with "database is locked"."""
     # Statement parameters hold phones and names: a failing statement's exception text and
     # the engine's log show "[SQL parameters hidden]" instead of them.
     if not is_sqlite(url):
@@ -52,9 +71,10 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         url,
         echo=echo,
         hide_parameters=True,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        connect_args={"timeout": busy_timeout_ms / 1000},
     )
     event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+    SqliteWriteLock(busy_timeout_ms / 1000).install(engine)
     return engine
 
 
@@ -77,10 +97,89 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+# Statements that read only. Python's sqlite3 opens a transaction (BEGIN) before the first
+# INSERT, UPDATE, DELETE or REPLACE and runs reads before it outside any transaction, so the
+# first statement that is not one of these starts the write.
+_READS = ("SELECT", "PRAGMA", "EXPLAIN")
+
+
+class SqliteWriteLock:
+    """One writer at a time among this engine's connections, queued in process.
+
+    Taken in ``before_cursor_execute`` before a connection's first writing statement (inside
+    SQLAlchemy's greenlet, so it can wait on the event loop), held by that connection until
+    the dialect has committed, rolled back or closed it. Waiting longer than the busy timeout
+    fails as SQLite would ("database is locked"), so a writer that keeps its transaction
+    open is reported rather than waited for forever.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        # asyncio locks belong to one event loop; tests run several loops one after another.
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._holder: DBAPIConnection | None = None
+        self._held: asyncio.Lock | None = None
+
+    def install(self, engine: AsyncEngine) -> None:
+        event.listen(engine.sync_engine, "before_cursor_execute", self._before_execute)
+        dialect = engine.sync_engine.dialect
+        for name in ("do_commit", "do_rollback", "do_close", "do_terminate"):
+            setattr(dialect, name, self._releasing(getattr(dialect, name)))
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    def _before_execute(
+        self,
+        connection: Connection,
+        _cursor: Any,
+        statement: str,
+        _parameters: Any,
+        _context: Any,
+        _executemany: bool,
+    ) -> None:
+        dbapi_connection = connection.connection.dbapi_connection
+        if self._holder is dbapi_connection or dbapi_connection is None:
+            return
+        if statement.lstrip()[:7].upper().startswith(_READS):
+            return
+        lock = self._lock()
+        try:
+            await_(_acquire(lock, self.timeout_s))
+        except TimeoutError:
+            # Wrapped by SQLAlchemy like the busy handler's own error.
+            raise sqlite3.OperationalError("database is locked") from None
+        self._holder, self._held = dbapi_connection, lock
+
+    def _releasing(self, method: Any) -> Any:
+        def release_after(connection: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(connection, *args, **kwargs)
+            finally:
+                # SQLAlchemy passes the pool's proxy of the DBAPI connection, or the DBAPI
+                # connection itself.
+                dbapi_connection = getattr(connection, "dbapi_connection", connection)
+                if self._holder is dbapi_connection and self._held is not None:
+                    held, self._holder, self._held = self._held, None, None
+                    held.release()
+
+        return release_after
+
+
+async def _acquire(lock: asyncio.Lock, timeout_s: float) -> None:
+    async with asyncio.timeout(timeout_s):
+        await lock.acquire()

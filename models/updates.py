@@ -1,17 +1,22 @@
 """Updates already handled, by Telegram's update_id: a second delivery of one is skipped.
 
 Telegram delivers an update again when it did not see the answer to a webhook request,
-and polling fetches an update again when the bot stopped before confirming it. Claiming
-the update_id first, in its own transaction, lets the database decide which delivery is
-handled: the second insert finds the row and does nothing.
+and polling fetches an update again when the bot stopped before confirming it. The claim on
+an update_id is written in the update's own first commit (``claim_with_first_commit``), so
+that it is committed together with what handling the update changed, or not at all: the
+database decides which of two deliveries is handled, since the second insert finds the row
+and the commit that carries it fails with ``AlreadyHandled``. ``claim_update`` claims in a
+transaction of its own.
 """
 
 from datetime import timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, event, exists, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 
 from models.base import utcnow
 from models.system import HandledUpdate
@@ -19,15 +24,66 @@ from models.system import HandledUpdate
 # How long an update_id is remembered; Telegram gives up redelivering well within a day.
 KEEP_HANDLED_UPDATES = timedelta(days=1)
 
+# In a session's ``info``: the (bot_id, update_id) to claim in its next commit.
+PENDING_CLAIM = "pending_update_claim"
+
+
+class AlreadyHandled(Exception):
+    """The commit carrying an update's claim found the update claimed by another delivery:
+    nothing of this delivery was committed."""
+
+
+def _claim_statement(dialect: str, bot_id: int, update_id: int) -> Insert:
+    values = {"bot_id": bot_id, "update_id": update_id, "handled_at": utcnow()}
+    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+    return insert(HandledUpdate).values(values).on_conflict_do_nothing()
+
 
 async def claim_update(session: AsyncSession, bot_id: int, update_id: int) -> bool:
     """Record that this update is being handled and commit; False when it already was."""
-    values = {"bot_id": bot_id, "update_id": update_id, "handled_at": utcnow()}
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
-    statement = insert(HandledUpdate).values(values).on_conflict_do_nothing()
+    statement = _claim_statement(session.get_bind().dialect.name, bot_id, update_id)
     result = await session.execute(statement)
     await session.commit()
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def was_handled(session: AsyncSession, bot_id: int, update_id: int) -> bool:
+    """Whether a claim on the update is committed (a read: no transaction is written)."""
+    found = await session.scalar(
+        select(exists().where(HandledUpdate.bot_id == bot_id, HandledUpdate.update_id == update_id))
+    )
+    return bool(found)
+
+
+def claim_with_first_commit(session: AsyncSession, bot_id: int, update_id: int) -> None:
+    """Claim the update in the session's next commit, before anything else it writes; that
+    commit raises ``AlreadyHandled`` (and writes nothing) when the update is claimed."""
+    session.info[PENDING_CLAIM] = (bot_id, update_id)
+
+
+def claim_pending(session: AsyncSession) -> bool:
+    """Whether the session's claim still waits for a commit."""
+    return PENDING_CLAIM in session.info
+
+
+def drop_claim(session: AsyncSession) -> None:
+    session.info.pop(PENDING_CLAIM, None)
+
+
+# Inserted first among the listeners, so that a delivery found handled writes nothing else.
+@event.listens_for(Session, "before_commit", insert=True)
+def _write_claim(session: Session) -> None:
+    claim: tuple[int, int] | None = session.info.get(PENDING_CLAIM)
+    if claim is None:
+        return
+    result = session.execute(_claim_statement(session.get_bind().dialect.name, *claim))
+    if not getattr(result, "rowcount", 0):
+        raise AlreadyHandled(f"update {claim[1]} is claimed by another delivery")
+
+
+@event.listens_for(Session, "after_commit")
+def _claimed(session: Session) -> None:
+    session.info.pop(PENDING_CLAIM, None)
 
 
 async def release_update(session: AsyncSession, bot_id: int, update_id: int) -> None:
