@@ -48,7 +48,7 @@ from models.posts import node_by_path
 from models.refusals import Refused
 from models.report_saving import save_report, save_unit_unchanged
 from models.reports import household_card, may_report, reportable_units, unchanged_preview
-from models.rounds import ReportHow, current_round, form_of_round_id
+from models.rounds import ReportHow, current_round, form_by_version
 from models.text import shown
 
 
@@ -145,8 +145,10 @@ async def household_picked(
     except Refused as refused:
         await refuse(callback, refused)
         return
-    form = await form_of_round_id(session, card.round_id)
+    form = await form_by_version(session, card.form_version)
     await _leave_form(state)
+    # The view's audit row, in one commit with the update's claim, before the card shows.
+    await session.commit()
     await show(callback, bot, card_text(card, form), card_keyboard(card))
     await callback.answer()
 
@@ -170,7 +172,8 @@ async def household_acted(
             card = await household_card(session, reporter, round_id, household_id)
             if card.revision != callback_data.revision:
                 raise Refused("reports.already_saved", room=card.room)
-            form = await form_of_round_id(session, round_id)
+            form = await form_by_version(session, card.form_version)
+            # The view's audit row lands with the form's first state, committed at once.
             await start_form(callback, bot, state, form, card)
             await callback.answer()
             return

@@ -196,6 +196,8 @@ class HouseholdCard:
     """One household in the round, as the reporter sees it before choosing what to do."""
 
     round_id: int
+    # The version of the form the round was opened with.
+    form_version: str
     household_id: int
     unit_id: int
     unit_path: str
@@ -259,14 +261,16 @@ async def household_card(
     household_id: int,
     now: datetime | None = None,
 ) -> HouseholdCard:
-    """The household's report card; reading it is audited (household data is sensitive).
-    Commits."""
+    """The household's report card; reading it is audited (household data is sensitive):
+    the audit row is added to the session, and the caller commits it, with whatever else
+    the update writes, before it shows the card."""
     found = await target(session, reporter, round_id, household_id, now)
     last = await last_answers(session, [household_id], found.report_round.date)
     last_answers_of, last_date = last.get(household_id, (None, None))
     report = found.report
     card = HouseholdCard(
         round_id=round_id,
+        form_version=found.report_round.form_version,
         household_id=household_id,
         unit_id=found.unit.id,
         unit_path=found.unit.path,
@@ -286,7 +290,6 @@ async def household_card(
         round_id=round_id,
         household_id=household_id,
     )
-    await session.commit()
     return card
 
 

@@ -238,6 +238,8 @@ async def test_a_unit_lead_reports_the_whole_unit(
     assert "阴性" in [label.strip("● ") for row in sheet.buttons() for label, _ in row]
     await lead.send("/cancel")
     assert "已取消" in ((await lead.next_message()).text or "")
+    # Every card read was audited: 101 shown and filled in, 102, 101 shown and corrected.
+    assert await audit_count(session_factory, "report.viewed") == 5
 
 
 async def test_every_bad_input_gets_a_clear_message_and_a_re_prompt(
