@@ -63,7 +63,7 @@ from handlers.report_views import (
     UnitAllSame,
 )
 from models.alerts import Alert
-from models.db import create_engine, create_session_factory, is_sqlite
+from models.db import create_engine, create_session_factory, is_sqlite, write_lock_of
 from models.forms import FieldKind, Form
 from models.migrate import upgrade
 from models.needs import Need
@@ -394,14 +394,22 @@ async def reports_run(url: str, leads: int, concurrency: int) -> dict[str, Any]:
         form = load_report_form(config)
         users = (await lead_ids(factory))[:leads]
         reporters = [Lead(feeder, session, form, index) for index in range(len(users))]
+        lock = write_lock_of(engine)
+        before = (lock.transactions, lock.held_s) if lock else (0, 0.0)
         started = time.perf_counter()
         await asyncio.gather(
             *(lead.report(user) for lead, user in zip(reporters, users, strict=True))
         )
         elapsed = time.perf_counter() - started
+        writes = (lock.transactions - before[0], lock.held_s - before[1]) if lock else None
         outcome = await tally(factory)
         outcome |= {"bot_calls": dict(session.calls), "alerts_shown": session.alerts_shown}
-        return {"elapsed": elapsed, "latencies": feeder.latencies, "users": users} | outcome
+        return {
+            "elapsed": elapsed,
+            "latencies": feeder.latencies,
+            "users": users,
+            "writes": writes,
+        } | outcome
     finally:
         await engine.dispose()
 
@@ -466,6 +474,13 @@ async def main(url: str, leads: int, concurrency: int) -> None:
         f"refusals and re-prompts shown as alerts {run['alerts_shown']}"
     )
     print(f"  bot calls {run['bot_calls']}")
+    if run["writes"] is not None:
+        transactions, held_s = run["writes"]
+        print(
+            f"  SQLite write transactions {transactions:,} ({transactions / updates:.2f} per "
+            f"update), the write lock held {held_s / run['elapsed']:.0%} of the run, "
+            f"{held_s / max(transactions, 1) * 1000:.1f} ms per transaction"
+        )
     echo = await echo_run(run["users"], updates, concurrency)
     echo_rate = len(echo["latencies"]) / echo["elapsed"]
     echo_p95 = p95_ms(echo["latencies"])

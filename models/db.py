@@ -12,6 +12,7 @@ handler, as before. PostgreSQL needs none of this.
 
 import asyncio
 import sqlite3
+import time
 import weakref
 from typing import Any
 
@@ -78,6 +79,14 @@ def create_engine(
     return engine
 
 
+_WRITE_LOCKS: "weakref.WeakKeyDictionary[Any, SqliteWriteLock]" = weakref.WeakKeyDictionary()
+
+
+def write_lock_of(engine: AsyncEngine) -> "SqliteWriteLock | None":
+    """The SQLite engine's write lock (with its counters); None for PostgreSQL."""
+    return _WRITE_LOCKS.get(engine.sync_engine)
+
+
 def _hide_row_values(context: ExceptionContext) -> None:
     """PostgreSQL explains a constraint violation with the row's values ("Failing row
     contains (…, +8613800138000)", "Key (phone)=(…) already exists"), and asyncpg prints
@@ -129,8 +138,13 @@ class SqliteWriteLock:
         )
         self._holder: DBAPIConnection | None = None
         self._held: asyncio.Lock | None = None
+        self._taken_at = 0.0
+        # Write transactions so far, and the seconds the lock was held in all.
+        self.transactions = 0
+        self.held_s = 0.0
 
     def install(self, engine: AsyncEngine) -> None:
+        _WRITE_LOCKS[engine.sync_engine] = self
         event.listen(engine.sync_engine, "before_cursor_execute", self._before_execute)
         dialect = engine.sync_engine.dialect
         for name in ("do_commit", "do_rollback", "do_close", "do_terminate"):
@@ -164,6 +178,7 @@ class SqliteWriteLock:
             # Wrapped by SQLAlchemy like the busy handler's own error.
             raise sqlite3.OperationalError("database is locked") from None
         self._holder, self._held = dbapi_connection, lock
+        self._taken_at = time.perf_counter()
 
     def _releasing(self, method: Any) -> Any:
         def release_after(connection: Any, *args: Any, **kwargs: Any) -> Any:
@@ -175,6 +190,8 @@ class SqliteWriteLock:
                 dbapi_connection = getattr(connection, "dbapi_connection", connection)
                 if self._holder is dbapi_connection and self._held is not None:
                     held, self._holder, self._held = self._held, None, None
+                    self.transactions += 1
+                    self.held_s += time.perf_counter() - self._taken_at
                     held.release()
 
         return release_after
