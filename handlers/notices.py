@@ -14,7 +14,7 @@ from bot.i18n import Raw, t
 from handlers.actions import NoticeAck, NoticeCancel, NoticeNudge, button
 from handlers.directory import caller_scope
 from handlers.filters import private_buttons
-from handlers.rendering import answer_in_parts, clip_html, plain_preview
+from handlers.rendering import answer_in_parts, plain_preview
 from models.access import scope_of
 from models.base import as_utc
 from models.messages import Action, ActionKind
@@ -173,9 +173,7 @@ async def show_notice(
         inline_keyboard=[[button(Action(ActionKind.nudge_notice, notice_id))]]
     )
     for section, anyone_missing in sections:
-        await message.answer(
-            clip_html(section), reply_markup=nudge_markup if anyone_missing else None
-        )
+        await answer_in_parts(message, section, nudge_markup if anyone_missing else None)
 
 
 async def nudge_pressed(

@@ -9,17 +9,20 @@ from bot.app import Application
 from bot.config import Config
 from bot.emulator.html_text import utf16_len
 from bot.forms import DEFAULT_FORM_PATH, round_schedule
+from models.access import Scope
 from models.forms import load_form
+from models.notices import NoticeDraft, create_notice
 from models.roster import import_roster
 from models.roster_parse import RosterSource
 from models.rounds import current_round
 from tests.emulator import BotMessage, EmuUser, TelegramEmulator
-from tests.fixtures import hold_post
+from tests.fixtures import hold_post, started
 from tests.handlers.fixtures import ADMIN_ID, handled
 
 BUILDINGS = 300
 ZONE = "宽" * 190 + "片区"
 GRID = f"{ZONE}/" + "院" * 190
+COUNTY = Scope(is_admin=True, roots=frozenset())
 HELD = 40  # posts one member holds: their /me and the audit list them all
 
 
@@ -108,3 +111,33 @@ async def test_a_wide_compound_pages_splits_and_never_passes_the_limit(
     assert status and all("出了问题" not in (answer.text or "") for answer in status)
     late = await replies(emulator, application, admin, f"/late {GRID}")
     assert late and all("出了问题" not in (answer.text or "") for answer in late)
+
+    # A notice to every unit lead: those who have not acknowledged it, with their phones,
+    # the nudge button under the last part.
+    # They have all opened the bot: the notice reaches them, and no warning about someone
+    # unreachable comes between the command centre's question and its answer.
+    started(emulator, 5001, *(6000 + number for number in range(HELD + 1, HELD + 61)))
+    async with session_factory() as session:
+        for number in range(HELD + 1, HELD + 61):
+            await hold_post(
+                session,
+                6000 + number,
+                f"{GRID}/{building(number)}/1单元",
+                name="孙" * 100 + str(number),
+                locale="zh_Hans",
+            )
+        notice = await create_notice(
+            session,
+            NoticeDraft(ADMIN_ID, None, ["unit"], wants_ack=True, send_at=None, text="停水通知"),
+            COUNTY,
+        )
+    rollup = await replies(emulator, application, admin, f"/notice {notice.id}")
+    assert len(rollup) > 1 and labels(rollup[-1])
+    # Fifty named (the most the list names), each once, none lost between the parts.
+    named = [
+        line
+        for answer in rollup
+        for line in (answer.text or "").split("\n")
+        if line.startswith("• ") and ("孙" in line or "赵" in line)
+    ]
+    assert len(named) == len(set(named)) == 50
