@@ -257,10 +257,13 @@ async def fragment(request: web.Request, node: Node | None, locale: str) -> str:
 
 async def _build_fragment(app: web.Application, node: Node | None, locale: str) -> str:
     deps = app[DEPS]
+    started = time.perf_counter()
     async with deps.session_factory() as session:
         # A unit's answers go to whoever may open it: its scope is what chat's /report and
         # export show them to (models.access); the route checked it.
         panels = await build_panels(session, deps.config, node, locale, True, deps.cache)
+    # What live pages cost the process, so that the watcher spaces its looks.
+    deps.watcher.built(time.perf_counter() - started)
     zone = deps.zone
 
     def local(moment: datetime | None, fmt: str = "%H:%M") -> str:
