@@ -282,7 +282,7 @@ def test_the_keys_of_every_queued_text_are_found_in_the_domain(i18n: I18n) -> No
     # The messages of the issue "One messaging core", at the least.
     assert {
         "registration.superior_told",
-        "registration.admin_phone_mismatch",
+        "registration.phone_review",
         "leave.superior_told",
         "revoke.holder_told",
         "assign.member_told",
