@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -646,6 +647,59 @@ async def test_webhook_delivery_with_retry_and_secret(emu: TelegramEmulator, bot
         assert (await bot.get_updates())[0].message.text == "via polling"
     finally:
         await runner.cleanup()
+
+
+async def test_a_balanced_webhook_spreads_updates_and_passes_over_a_dead_backend() -> None:
+    """Several backends behind one webhook URL: round-robin, a refused connection goes on to
+    the next backend at once, lanes deliver at once but one chat's updates in order."""
+    received: dict[str, list[int]] = {"a": [], "b": []}
+    texts: list[str] = []
+
+    def backend(name: str) -> Any:
+        async def hook(request: web.Request) -> web.Response:
+            update = await request.json()
+            received[name].append(update["update_id"])
+            texts.append(update["message"]["text"])
+            await asyncio.sleep(0.05)
+            return web.Response(status=200)
+
+        return hook
+
+    runners = []
+    urls = []
+    for name in ("a", "b"):
+        app = web.Application()
+        app.router.add_post("/hook", backend(name))
+        runner, url = await serve(app)
+        runners.append(runner)
+        urls.append(url)
+    with socket.socket() as probe:  # a port nothing listens on: a replica that died
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/hook"
+    emulator = TelegramEmulator(limits=Limits(enabled=False))
+    emulator.webhook.balance([urls[0], dead, urls[1]], lanes=4)
+    try:
+        async with emulator:
+            bot = make_bot(emulator)
+            await bot.set_webhook("https://balancer.example/hook")
+            alice, bob = emulator.user(1001, "Alice"), emulator.user(1002, "Bob")
+            for n in range(6):
+                await alice.send(f"a{n}")
+                await bob.send(f"b{n}")
+            await emulator.wait_until(lambda: len(texts) == 12, timeout=10)
+            await bot.session.close()
+        assert received["a"] and received["b"]
+        assert sorted(received["a"] + received["b"]) == sorted(set(received["a"] + received["b"]))
+        # Each chat's updates arrived in the order they were sent.
+        assert [t for t in texts if t.startswith("a")] == [f"a{n}" for n in range(6)]
+        assert [t for t in texts if t.startswith("b")] == [f"b{n}" for n in range(6)]
+        failed = [d for d in emulator.webhook_deliveries if d.status == "error"]
+        assert failed and all(d.url == dead for d in failed)
+        # A refused connection did not fail the update: the next backend took it.
+        assert emulator.pending_updates == []
+    finally:
+        for runner in runners:
+            await runner.cleanup()
 
 
 async def test_webhook_reply_method_with_aiogram_handler(emu: TelegramEmulator, bot: Bot) -> None:

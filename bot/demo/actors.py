@@ -80,10 +80,14 @@ async def claim_in_group(
     vacant = [label for label in labels(listing) if label.startswith("单元长 · ")]
     if not vacant:
         return False
-    answer = await emulator.callback_answer(
-        await volunteer.press(listing, vacant[0]), timeout=WAIT_S
-    )
-    match = re.search(r"start=(claim_[A-Za-z0-9_-]+)", str(answer.get("url") or ""))
+    match = None
+    for post in vacant:  # a post someone else claimed already is refused: the next one
+        answer = await emulator.callback_answer(
+            await volunteer.press(listing, post), timeout=WAIT_S
+        )
+        match = re.search(r"start=(claim_[A-Za-z0-9_-]+)", str(answer.get("url") or ""))
+        if match is not None:
+            break
     if match is None:
         raise DemoStepFailed(f"volunteer {volunteer.id}: no claim link ({answer})")
     volunteer.mark_read()

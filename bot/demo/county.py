@@ -40,21 +40,26 @@ class PostToFill:
     parent_id: int | None
 
 
-async def import_county(session: AsyncSession, scale: float) -> int:
-    """The seed county (``scale`` 1: all of it, 2: twice it); below 1, its first zones.
-    Returns households imported."""
-    if scale >= 1:
+async def import_county(session: AsyncSession, scale: float, units: int | None = None) -> int:
+    """The seed county (``scale`` 1: all of it, 2: twice it); below 1, its first zones; with
+    ``units``, only that many units of them. Returns households imported."""
+    if scale >= 1 and units is None:
         report = await seed_demo(session, scale=math.ceil(scale))
         return report.households
-    zones = max(1, round(ZONES * scale))
+    zones = max(1, round(ZONES * min(scale, 1)))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["community", "zone", "grid", "building", "unit", "room"])
     rows = groupby(seed_rows(), key=lambda row: row[1])
+    units_seen: set[tuple[str, ...]] = set()
     for index, (_zone, zone_rows) in enumerate(rows):
         if index >= zones:
             break
-        writer.writerows(zone_rows)
+        for row in zone_rows:
+            units_seen.add(tuple(row[:5]))
+            if units is not None and len(units_seen) > units:
+                break
+            writer.writerow(row)
     source = RosterSource("households.csv", buffer.getvalue().encode("utf-8"))
     return (await import_roster(session, [source])).households
 
