@@ -138,11 +138,16 @@ class SoakDay(CountyDay):
                 await upgrade(engine)
                 self.progress.phase(f"start {len(fleet.processes)} bot process(es)")
                 fleet.write_configs(config)
+                loop = asyncio.get_running_loop()
+                started = loop.time()
                 await fleet.start()
+                # The day's due time is written before the processes start: it leaves them
+                # twice the time they just took to start, so that the day begins before it.
+                start_up_s = int(loop.time() - started)
                 await self.morning_before(sessions)
                 await fleet.stop()
                 self.progress.phase("restart with today's round and the soak's ladder")
-                _now, due = round_times(config, due_in_s=self.due_in_s())
+                _now, due = round_times(config, due_in_s=self.due_in_s() + 2 * start_up_s)
                 fleet.write_configs(config)
                 await fleet.start()
                 run = Run(config, db_url, emulator, fleet, due)
@@ -180,6 +185,7 @@ class SoakDay(CountyDay):
         loop = asyncio.get_running_loop()
         start = loop.time()
         span = (self.ladder_end(run) - datetime.now(UTC)).total_seconds()
+        span = max(span, 5 + 20 * self.soak.kills)
         moments: list[float] = []
         while len(moments) < self.soak.kills:
             moments = sorted(self.kill_random.uniform(5, span) for _ in range(self.soak.kills))
