@@ -80,3 +80,36 @@ def test_the_soak_keeps_its_promises_with_replicas_on_postgresql(tmp_path: Path)
     with Redis.from_url(REDIS) as redis:
         redis.flushdb()  # no conversation left over from an earlier run
     soak(tmp_path, "--database", DATABASE, "--redis", REDIS, "--replicas", "2")
+
+
+def test_the_soak_s_checks_see_a_leak_and_a_confirmation() -> None:
+    """The checks themselves: a household answer or a phone in a group counts as a leak, a
+    count does not; a sheet that said "saved" confirms the households it marks done."""
+    from benchmarks.soak.checks import Figures, check_groups, confirmed_reports
+    from bot.config import Config
+    from bot.emulator import RecordedRequest, TelegramEmulator
+
+    emulator = TelegramEmulator()
+    sheet = {
+        "inline_keyboard": [
+            [
+                {"text": "✅ 101", "callback_data": "rh:7:11"},
+                {"text": "▫️ 102", "callback_data": "rh:7:12"},
+                {"text": "🚪 201", "callback_data": "rh:7:13"},
+            ]
+        ]
+    }
+    said = [
+        ("sendMessage", {"chat_id": -5, "text": "阳光小区：已完成 10/12 户"}, 200),
+        ("sendMessage", {"chat_id": -5, "text": "101 发热或有症状人数 1"}, 200),
+        ("editMessageText", {"chat_id": -6, "text": "联系 +8613912345678"}, 200),
+        ("sendMessage", {"chat_id": 42, "text": "101 阴性"}, 200),
+        ("editMessageText", {"chat_id": 42, "text": "✅ 已保存：101", "reply_markup": sheet}, 200),
+        ("editMessageText", {"chat_id": 43, "text": "✅ 已保存：301", "reply_markup": sheet}, 400),
+    ]
+    for method, params, status in said:
+        emulator.requests.append(RecordedRequest(0.0, method, params, status=status))
+    figures = Figures()
+    check_groups(emulator, Config(), figures)
+    assert figures.group_leaks == 2, figures.problems
+    assert confirmed_reports(emulator) == {(7, 11), (7, 13)}

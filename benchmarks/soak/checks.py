@@ -23,6 +23,8 @@ from models.rounds import HouseholdReport, ReportRound, ReportStatus
 # The sheet's marks of a household the bot holds as reported (``handlers/report_views``).
 SAVED_MARKS = ("✅", "🚪", "⚠️")
 PHONE = re.compile(r"\+?86\s?1\d{10}")
+# Labels too common to mark a household's answer ("其他" is in "请选择其他空缺岗位").
+EVERYDAY = {"其他", "需求", "备注", "None", "Note", "Needs", "Other"}
 
 
 @dataclass
@@ -203,7 +205,7 @@ def household_words(config: Config) -> list[str]:
         words.update(form_field.labels.values())
         for choice in form_field.choices:
             words.update(choice.labels.values())
-    return sorted(word for word in words if len(word) >= 2)
+    return sorted(word for word in words - EVERYDAY if len(word) >= 2)
 
 
 def check_groups(emulator: TelegramEmulator, config: Config, figures: Figures) -> None:

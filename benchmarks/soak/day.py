@@ -112,6 +112,7 @@ class SoakDay(CountyDay):
         self.soak = options
         self.kill_random = random.Random(options.seed * 7919 + 1)
         self.notice_texts: list[str] = []
+        self.killing: asyncio.Task[None] | None = None
 
     async def play(self) -> Run:
         options = self.soak
@@ -153,9 +154,9 @@ class SoakDay(CountyDay):
                 run = Run(config, db_url, emulator, fleet, due)
                 # The clock opens it within a minute; the driver does it now, as the demo.
                 await open_due_round(sessions, round_schedule(config), load_report_form(config))
-                killing = asyncio.create_task(self.kill_at_random(run))
+                self.killing = asyncio.create_task(self.kill_at_random(run))
                 await self.the_day(run)
-                await killing
+                await self.killing
                 for process in fleet.processes:
                     await process.ready()
                 await self.ladder_dealt_with(sessions, len(config.chase.steps))
@@ -176,6 +177,8 @@ class SoakDay(CountyDay):
                 self.figures = figures
                 return run
             finally:
+                if self.killing is not None and not self.killing.done():
+                    self.killing.cancel()  # no restart after the fleet stops
                 await fleet.stop()
                 await engine.dispose()
 
