@@ -3,6 +3,7 @@ started again; the ladder's steps fall within the run and the worker's own clock
 
 import asyncio
 import itertools
+import math
 import os
 import random
 import secrets
@@ -33,17 +34,21 @@ from models.notices import Notice
 from models.rounds import ReportRound
 from scheduler.report_jobs import open_due_round
 
-# The ladder on the run's scale: minutes instead of hours, every level within the run. The
-# unit's two steps are two minutes apart, so that a restart (tens of seconds on a loaded
-# machine) cannot span both: only the later would fire, by design, and the check would
-# count the earlier as missed.
-SOAK_LADDER = [
-    ChaseStepConfig(after_min=-2, level="unit", officers=False),
-    ChaseStepConfig(after_min=0, level="unit"),
-    ChaseStepConfig(after_min=1, level="building"),
-    ChaseStepConfig(after_min=1, level="grid"),
-    ChaseStepConfig(after_min=2, level="zone"),
-]
+
+def soak_ladder(unit_gap_min: int) -> list[ChaseStepConfig]:
+    """The ladder on the run's scale: minutes instead of hours, every level within the run.
+    The unit's two steps are ``unit_gap_min`` apart, more than a restart takes, so that no
+    restart spans both: only the later would fire then, by design, and the check would count
+    the earlier as missed."""
+    return [
+        ChaseStepConfig(after_min=-unit_gap_min, level="unit", officers=False),
+        ChaseStepConfig(after_min=0, level="unit"),
+        ChaseStepConfig(after_min=1, level="building"),
+        ChaseStepConfig(after_min=1, level="grid"),
+        ChaseStepConfig(after_min=2, level="zone"),
+    ]
+
+
 # What the balancer's public address would be; the emulator maps it to the replicas.
 PUBLIC_URL = "https://wuji-soak.example/telegram"
 # Attempts a person makes at one thing before giving up (the bot may be down meanwhile).
@@ -98,7 +103,7 @@ async def own_database(url: str, workdir: Path) -> AsyncIterator[str]:
 def soak_config(emulator: TelegramEmulator, db_url: str, options: SoakOptions) -> Config:
     config = demo_config(emulator, db_url, options.speed)
     config.redis.url = options.redis
-    config.chase.steps = list(SOAK_LADDER)
+    config.chase.steps = soak_ladder(2)
     if options.replicas:
         config.telegram.mode = "webhook"
         config.webhook.url = PUBLIC_URL
@@ -149,6 +154,7 @@ class SoakDay(CountyDay):
                 await fleet.stop()
                 self.progress.phase("restart with today's round and the soak's ladder")
                 _now, due = round_times(config, due_in_s=self.due_in_s() + 2 * start_up_s)
+                config.chase.steps = soak_ladder(max(2, math.ceil(1.5 * start_up_s / 60) + 1))
                 fleet.write_configs(config)
                 await fleet.start()
                 run = Run(config, db_url, emulator, fleet, due)

@@ -18,11 +18,12 @@ from bot.config import Config
 # The repository: the bot processes run the same code as the driver.
 ROOT = Path(__file__).resolve().parents[2]
 
-# A line each role logs once it is up (aiogram's polling; ``bot.app`` for the others).
+# The lines each role logs once it is up: polling has read getMe, the clock has started
+# (after the sender put back what a crash left in flight), the webhook listens.
 READY = {
-    "all": "Start polling",
-    "web": "webhook listening on",
-    "worker": "worker started",
+    "all": ("Run polling for bot", "clock started"),
+    "web": ("webhook listening on",),
+    "worker": ("clock started",),
 }
 
 
@@ -121,7 +122,7 @@ class BotProcess:
     async def ready(self, timeout: float = 600.0) -> float:  # noqa: ASYNC109 (start-up bound)
         """Waits until this start logged that it is up; returns the seconds it took."""
         deadline = time.monotonic() + timeout
-        marker = READY[self.role]
+        markers = READY[self.role]
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.returncode is not None:
@@ -129,7 +130,7 @@ class BotProcess:
                     f"{self.name} exited with {self.process.returncode}: see {self.log_files[-1]}"
                 )
             text = self.log_files[-1].read_text(encoding="utf-8", errors="replace")
-            if marker in text:
+            if all(marker in text for marker in markers):
                 return time.monotonic() - self.started_at
             await asyncio.sleep(0.2)
         raise RuntimeError(f"{self.name} not up within {timeout:.0f} s: see {self.log_files[-1]}")
