@@ -62,7 +62,8 @@ async def soak(options: SoakOptions) -> int:
         print(f"SIGKILL {kill.process} at {kill.at_s:.0f} s; up again after {kill.back_up_s} s")
     print(
         f"repeats after kills: {figures.notice_repeats} notice, {figures.ladder_repeats} "
-        f"ladder (bound: {figures.repeat_bound}); token in the logs: {figures.token_in_logs}"
+        f"ladder (bound: {figures.repeat_bound}); token in the logs: {figures.token_in_logs}; "
+        f"notices sent: {figures.notices}"
     )
     for problem in figures.problems[:20]:
         print(f"  {problem}")

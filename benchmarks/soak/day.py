@@ -295,8 +295,9 @@ class SoakDay(CountyDay):
         return not any(label.startswith("▫️ ") for label in actors.labels(sheet))
 
     async def patient_notice(self) -> None:
-        """The notice, composed again (with its attempt's number) until the bot has it."""
-        for attempt in range(1, ATTEMPTS + 1):
+        """The notice, composed again (with its attempt's number) until the bot has it; a
+        bot that is starting again gets a little while between attempts."""
+        for attempt in range(1, 2 * ATTEMPTS + 1):
             words = NOTICE_TEXT if attempt == 1 else f"{NOTICE_TEXT}（第 {attempt} 次）"
             self.notice_texts.append(words)
             try:
@@ -311,4 +312,5 @@ class SoakDay(CountyDay):
             if sent is not None:
                 break
             await self.emulator.user(ADMIN_ID).send("/cancel")
+            await asyncio.sleep(10)
         await self.acknowledge_notice()
