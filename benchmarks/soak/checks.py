@@ -162,12 +162,18 @@ async def check_ladder(
         select(ReportRound).order_by(ReportRound.date.desc()).limit(1)
     )
     assert report_round is not None
-    runs = Counter(
-        (step, outcome)
-        for step, outcome in await session.execute(
-            select(ChaseRun.step, ChaseRun.outcome).where(ChaseRun.round_id == report_round.id)
+    recorded = list(
+        await session.execute(
+            select(ChaseRun.step, ChaseRun.outcome, ChaseRun.queued_at).where(
+                ChaseRun.round_id == report_round.id
+            )
         )
     )
+    runs = Counter((step, outcome) for step, outcome, _ in recorded)
+    for step, outcome, queued_at in recorded:
+        if outcome == RunOutcome.fired.value and queued_at is None:
+            figures.ladder_missed += 1  # fired, but not all of its messages were queued
+            figures.problems.append(f"ladder step {step}: messages not all queued")
     for step in ladder_of(config).steps:
         fired = runs[(step.name, RunOutcome.fired.value)]
         if fired == 0:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -225,8 +225,9 @@ class SoakDay(CountyDay):
         steps: int,
         timeout: float = 180,  # noqa: ASYNC109 (a bound on the wait; the check tells what lacks)
     ) -> None:
-        """Waits until the worker's clock has dealt with every step of today's round (its
-        first sweep after a restart comes ``sweep_every_s`` after the start)."""
+        """Waits until the worker's clock has dealt with every step of today's round and
+        queued all their messages (its first sweep after a restart comes ``sweep_every_s``
+        after the start)."""
         self.progress.phase("the worker's clock deals with the ladder's last steps")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -236,12 +237,13 @@ class SoakDay(CountyDay):
                     select(ReportRound).order_by(ReportRound.date.desc()).limit(1)
                 )
                 assert report_round is not None
-                dealt = await session.scalar(
-                    select(func.count())
-                    .select_from(ChaseRun)
-                    .where(ChaseRun.round_id == report_round.id)
+                runs = list(
+                    await session.scalars(
+                        select(ChaseRun.queued_at).where(ChaseRun.round_id == report_round.id)
+                    )
                 )
-            if (dealt or 0) >= steps:
+            # Every step dealt with, and a fired step's messages all queued.
+            if len(runs) >= steps and all(queued is not None for queued in runs):
                 return
             await asyncio.sleep(1)
 
