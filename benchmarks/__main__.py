@@ -64,7 +64,7 @@ SOAK = [
 ]
 
 # The targets, as the issues set them (issue numbers in the labels' sources: roster #2,
-# broadcast #4 and #7, updates #9, chase #10, soak #12, console #13).
+# broadcast #4 and #7, updates #9, chase #10, soak #12, console #13; directory: none set).
 BENCHMARKS = [
     Benchmark(
         "roster",
@@ -125,6 +125,27 @@ BENCHMARKS = [
             Target("longest_transaction_ms_x10", "same ×10, ms"),
             Target("all_queued_ms", "sweeps until all messages queued, ms"),
             Target("all_queued_ms_x10", "same ×10, ms"),
+        ],
+    ),
+    Benchmark(
+        "directory",
+        "benchmarks.directory",
+        ["--scale", "1"],
+        ["--scale", "1", "--repeat", "3"],
+        [
+            Target("posts", "posts"),
+            *(
+                Target(f"{query}.{figure}", f"{label}, {figure.removesuffix('_ms')} ms")
+                for query, label in (
+                    ("tap_county", "/tree tap, the county"),
+                    ("tap_zone", "/tree tap, a zone"),
+                    ("tap_grid", "/tree tap, a grid"),
+                    ("whois_name", "/whois a name"),
+                    ("whois_phone", "/whois a full phone"),
+                    ("whois_last4", "/whois a phone's last 4 digits"),
+                )
+                for figure in ("median_ms", "p95_ms")
+            ),
         ],
     ),
     Benchmark(

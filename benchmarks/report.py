@@ -54,7 +54,10 @@ class Outcome:
         figures = self.figures or {}
         rows = []
         for target in self.targets:
-            value = figures.get(target.key)
+            # "tap_zone.median_ms": a figure inside a figure.
+            value: Any = figures
+            for part in target.key.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
             met = None
             if target.met is not None and value is not None:
                 met = bool(target.met(value))
@@ -253,7 +256,7 @@ def markdown(
                 f"| {target.label} | `{target.key}` | {_shown(value)} | {target.target or ''} "
                 f"| {_verdict(verdict)} |"
             )
-        known = {target.key for target in outcome.targets}
+        known = {target.key.split(".")[0] for target in outcome.targets}
         others = {k: v for k, v in (outcome.figures or {}).items() if k not in known}
         if others:
             lines += [

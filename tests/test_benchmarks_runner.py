@@ -76,3 +76,18 @@ def test_quick_roster_run_writes_the_file(tmp_path: Path) -> None:
     assert "| < 10 s | met |" in text or "| < 10 s | **not met** |" in text
     assert "Quick scales" in text
     assert "no benchmark failed" in text
+
+
+def test_a_figure_inside_a_figure_is_read_by_its_dotted_key() -> None:
+    outcome = Outcome(
+        "directory",
+        ["python", "-m", "benchmarks.directory"],
+        5.0,
+        figures={"tap_zone": {"median_ms": 12.5, "p95_ms": 30.0}, "posts": 8202},
+        targets=[Target("tap_zone.median_ms", "tap, a zone, median ms", "< 20 ms", below(20))],
+    )
+    [(_, value, met)] = outcome.verdicts()
+    assert value == 12.5 and met is True
+    text = markdown([outcome], {"CPU": "x"}, "2026-12-03 10:00", "python -m benchmarks", False, "")
+    assert "| tap, a zone, median ms | `tap_zone.median_ms` | 12.5 | < 20 ms | met |" in text
+    assert "`posts` 8,202" in text and "`tap_zone`" not in text.split("Also printed")[1]
