@@ -40,7 +40,8 @@ async def test_polling_serves_the_console_that_its_link_opens(
         found = None
         while found is None:  # the reply, past anything else the bot may send meanwhile
             found = re.search(
-                r"(http://\S+/console/login\?token=(\S+))", (await admin.next_message()).text or ""
+                r"(http://\S+/console/login\?token=(\S+))",
+                (await admin.next_message(timeout=30)).text or "",
             )
         link, token = found.groups()
         # The console is served on an IP address: cookies from one need an unsafe jar.
@@ -73,10 +74,10 @@ async def test_help_and_the_menu_offer_the_console_to_those_who_may_use_it(
     async with polling_bot(console_config) as application:
         admin = emulator.user(user_id=ADMIN_ID, first_name="指挥部", language_code="zh")
         await admin.send("/help")
-        assert "/console — 指挥大屏" in (await admin.next_message()).text
+        assert "/console — 指挥大屏" in (await admin.next_message(timeout=30)).text
         stranger = emulator.user(user_id=STRANGER, first_name="路人", language_code="zh")
         await stranger.send("/help")
-        assert "/console" not in (await stranger.next_message()).text
+        assert "/console" not in (await stranger.next_message(timeout=30)).text
         await handled(emulator, application)
     private = {c["command"] for c in emulator.commands({"type": "all_private_chats"}, "zh")}
     assert "console" in private
@@ -87,6 +88,6 @@ async def test_without_the_console_neither_help_nor_the_menu_mention_it(
 ) -> None:
     admin = emulator.user(user_id=ADMIN_ID, first_name="指挥部", language_code="zh")
     await admin.send("/help")
-    assert "/console" not in (await admin.next_message()).text
+    assert "/console" not in (await admin.next_message(timeout=30)).text
     private = {c["command"] for c in emulator.commands({"type": "all_private_chats"}, "zh")}
     assert "console" not in private and "late" in private
