@@ -294,6 +294,24 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [b for b in BENCHMARKS if not arguments.only or b.name in arguments.only]
     outcomes: list[Outcome] = []
     left_out: list[str] = []
+    shown = ["python", "-m", "benchmarks", *(argv if argv is not None else sys.argv[1:])]
+
+    def write(finished: bool) -> None:
+        """The file as it stands; written after each benchmark, so that a run cut short
+        still leaves what it measured."""
+        if finished:
+            host.pop("load average now", None)
+        host["load average at the end" if finished else "load average now"] = ", ".join(
+            f"{value:.2f}" for value in os.getloadavg()
+        )
+        note = arguments.note
+        if left_out:
+            note = (note + "\n\n" if note else "") + "Not run: " + "; ".join(left_out) + "."
+        if not finished:
+            note = (note + "\n\n" if note else "") + "**Unfinished**: the run goes on."
+        text = markdown(outcomes, host, started, shlex.join(shown), arguments.quick, note)
+        arguments.out.write_text(text, encoding="utf-8")
+
     for benchmark in chosen:
         if not present(benchmark):
             left_out.append(f"{benchmark.name} (`{benchmark.module}` is not in this checkout)")
@@ -307,15 +325,10 @@ def main(argv: list[str] | None = None) -> int:
             outcomes.append(outcome)
         else:
             outcomes.append(run_one(benchmark, arguments.quick, arguments.timeout))
-    host["load average at the end"] = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+        write(finished=False)
     for line in left_out:
         print(f"== not run: {line}", file=sys.stderr)
-    note = arguments.note
-    if left_out:
-        note = (note + "\n\n" if note else "") + "Not run: " + "; ".join(left_out) + "."
-    shown = ["python", "-m", "benchmarks", *(argv if argv is not None else sys.argv[1:])]
-    text = markdown(outcomes, host, started, shlex.join(shown), arguments.quick, note)
-    arguments.out.write_text(text, encoding="utf-8")
+    write(finished=True)
     print(f"wrote {arguments.out}", file=sys.stderr)
     return 1 if any(outcome.error for outcome in outcomes) else 0
 

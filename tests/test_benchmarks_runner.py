@@ -76,6 +76,9 @@ def test_quick_roster_run_writes_the_file(tmp_path: Path) -> None:
     assert "| < 10 s | met |" in text or "| < 10 s | **not met** |" in text
     assert "Quick scales" in text
     assert "no benchmark failed" in text
+    # Written after each benchmark; the last write is the finished file.
+    assert "Unfinished" not in text and "| load average at the end |" in text
+    assert "load average now" not in text
 
 
 def test_a_figure_inside_a_figure_is_read_by_its_dotted_key() -> None:
