@@ -33,6 +33,7 @@ from bot.middlewares import (
     DbSessionMiddleware,
     FsmWritesMiddleware,
     MemberMiddleware,
+    NulMiddleware,
     OnceMiddleware,
 )
 from bot.retry import RetryAfterMiddleware
@@ -129,6 +130,7 @@ def build_dispatcher(
         for handler in dispatcher.shutdown.handlers
         if handler.callback != dispatcher.fsm.close
     ]
+    dispatcher.update.outer_middleware(NulMiddleware())
     # Its own short transaction, before the update's session opens (see bot.seen_users); a
     # second delivery of an update finds the user remembered and writes nothing.
     dispatcher.update.outer_middleware(

@@ -31,6 +31,23 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
+class NulMiddleware(BaseMiddleware):
+    """A NUL character in a message's text or caption becomes U+FFFD before any handler sees
+    it: PostgreSQL refuses NUL in text, so an alert, a note or a path carrying one would
+    fail its statement (one UTF-16 unit each, so entity offsets stay right)."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        message = event.message if isinstance(event, Update) else None
+        if message is not None and "\x00" in (message.text or "") + (message.caption or ""):
+            cleaned = {
+                field: value.replace("\x00", "\ufffd")
+                for field in ("text", "caption")
+                if isinstance(value := getattr(message, field), str)
+            }
+            event = event.model_copy(update={"message": message.model_copy(update=cleaned)})
+        return await handler(event, data)
+
+
 class OnceMiddleware(BaseMiddleware):
     """Skips an update that was handled before: Telegram delivers one again when it missed
     the answer to a webhook request, and polling fetches it again after a stop before its

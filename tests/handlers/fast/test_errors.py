@@ -1,5 +1,6 @@
 """A handler that fails gets the member an apology in their own language, even though the
-failed update's session is rolled back under the member record the cache handed out."""
+failed update's session is rolled back under the member record the cache handed out; a NUL
+in a message (which PostgreSQL refuses in text) does not make one fail."""
 
 from typing import Any, cast
 
@@ -7,10 +8,19 @@ from aiogram import Bot, Dispatcher
 from aiogram.methods import SendMessage
 from aiogram.methods.base import TelegramMethod
 from aiogram.utils.i18n import I18n
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from models.alerts import Alert
 from models.registration import get_or_create_member
-from tests.fixtures import RecordingSession, a_user, message_update
+from tests.fixtures import (
+    UNIT,
+    RecordingSession,
+    a_user,
+    hold_post,
+    import_example_county,
+    message_update,
+)
 
 MEMBER = a_user(3101, "Alice", "zh-hans")  # her client says Chinese; she chose English
 
@@ -48,3 +58,18 @@ async def test_a_member_whose_update_fails_gets_the_apology_in_their_language(
     await dispatcher.feed_update(bot, message_update(bot, MEMBER, "/help"))
     texts = [call.text for call in calls.sent()]
     assert texts[-2:] == [help_text, i18n.gettext("errors.generic", locale="en")]
+
+
+async def test_a_nul_in_an_alerts_text_is_stored_as_a_replacement_character(
+    dispatcher: Dispatcher, bot: Bot, i18n: I18n, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    # PostgreSQL refuses NUL in text: the alert would fail instead of going up.
+    async with session_factory() as session:
+        await import_example_county(session)
+        await hold_post(session, MEMBER["id"], UNIT)
+    await dispatcher.feed_update(bot, message_update(bot, MEMBER, "/alert 漏水\x00了"))
+    texts = [call.text for call in cast(RecordingSession, bot.session).sent()]
+    assert i18n.gettext("errors.generic", locale="en") not in texts
+    assert i18n.gettext("errors.generic", locale="zh_Hans") not in texts
+    async with session_factory() as session:
+        assert list(await session.scalars(select(Alert.text))) == ["漏水\ufffd了"]
