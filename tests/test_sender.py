@@ -320,6 +320,7 @@ async def test_every_kind_of_message_is_sent(
             author_telegram_id=5001,
             levels=["unit"],
             kind=NoticeKind.copy,
+            text="原图",  # its own caption, kept as HTML
             from_chat_id=5001,
             message_id=photo["message_id"],
         )
@@ -347,7 +348,10 @@ async def test_every_kind_of_message_is_sent(
     header, body = notice.text.split("\n\n", 1)
     assert header.startswith(f"📢 通知 #{written.id}") and body == "停水通知"
     assert notice.buttons() == button
-    assert (picture.kind, picture.caption) == ("photo", "原图")
+    # A copied one carries the header in its caption, above its own.
+    assert picture.kind == "photo" and picture.caption is not None
+    header, own = picture.caption.split("\n\n", 1)
+    assert header.startswith(f"📢 通知 #{copied.id}") and own == "原图"
 
 
 async def test_paid_broadcast_is_asked_for_on_every_send(
