@@ -118,8 +118,14 @@ async def test_a_need_not_solved_is_reopened_for_the_grid(
     await lead.press(detail, "✅ 已办结")
     await emulator.wait_until(lambda: "办理结果" in lead.messages()[-1].text, timeout=5)
     await lead.send("已送米面油")
+    await emulator.wait_until(
+        lambda: any("已办结，已请单元确认" in m.text for m in lead.messages()), timeout=20
+    )
     unit_lead = emulator.user(user_id=UNIT_LEAD)
-    resolved = await unit_lead.next_message(timeout=10)
+    resolved = await emulator.wait_until(
+        lambda: next((m for m in unit_lead.messages() if "没解决" in str(m.buttons())), None),
+        timeout=20,
+    )
     await emulator.callback_answer(await unit_lead.press(resolved, "↩️ 没解决"))
     assert await status_of(session_factory, need_id) == NeedStatus.open
     officer = emulator.user(user_id=GRID_OFFICER)
