@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.util import await_
 
+from models.sqlite_driver import one_trip_dbapi
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 HIDDEN_DETAIL = "[row values hidden]"
 # The databases Wuji runs on, each with the asyncio driver it installs.
@@ -73,6 +75,7 @@ def create_engine(
         echo=echo,
         hide_parameters=True,
         connect_args={"timeout": busy_timeout_ms / 1000},
+        module=one_trip_dbapi(),
     )
     event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
     SqliteWriteLock(busy_timeout_ms / 1000).install(engine)

@@ -1,0 +1,67 @@
+"""SQLite's statements go to aiosqlite's thread once each, and behave as the DBAPI says."""
+
+from pathlib import Path
+
+import aiosqlite
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from models.db import create_engine
+from models.sqlite_driver import OneTripCursor
+
+
+async def test_one_trip_per_statement_with_rows_counts_and_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips: list[str] = []
+    real = aiosqlite.Connection._execute
+
+    async def counted(self: aiosqlite.Connection, fn: object, *args: object) -> object:
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await real(self, fn, *args)  # type: ignore[no-untyped-call]
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}")
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)"))
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            assert isinstance(raw.driver_connection, aiosqlite.Connection)
+            trips.clear()
+            inserted = await connection.execute(text("INSERT INTO t (v) VALUES ('a')"))
+            assert inserted.lastrowid == 1
+            assert trips == ["_run"]  # the statement, its fetch and its close: one trip
+            await connection.execute(
+                text("INSERT INTO t (v) VALUES (:v)"), [{"v": "b"}, {"v": "c"}, {"v": "d"}]
+            )
+            changed = await connection.execute(text("UPDATE t SET v = v || '!' WHERE id > 1"))
+            assert changed.rowcount == 3
+            await connection.commit()
+            trips.clear()
+            rows = (await connection.execute(text("SELECT id, v FROM t ORDER BY id"))).all()
+            assert [tuple(row) for row in rows] == [(1, "a"), (2, "b!"), (3, "c!"), (4, "d!")]
+            assert trips == ["_run"]
+            assert (await connection.execute(text("SELECT v FROM t WHERE id = 9"))).first() is None
+            with pytest.raises(IntegrityError):
+                await connection.execute(text("INSERT INTO t (v) VALUES ('a')"))
+            await connection.rollback()
+            with pytest.raises(OperationalError, match="no such table"):
+                await connection.execute(text("SELECT * FROM missing"))
+            await connection.rollback()
+            # Streamed results keep aiosqlite's own server-side cursor.
+            streamed = await connection.stream(text("SELECT v FROM t ORDER BY id"))
+            assert [row[0] async for row in streamed] == ["a", "b!", "c!", "d!"]
+    finally:
+        await engine.dispose()
+
+
+async def test_the_engine_hands_out_one_trip_cursors(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'cursor.db'}")
+    try:
+        async with engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            assert isinstance(raw.dbapi_connection.cursor(), OneTripCursor)  # type: ignore[union-attr]
+    finally:
+        await engine.dispose()
