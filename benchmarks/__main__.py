@@ -1,4 +1,5 @@
-"""Every benchmark, one after another, each in a process of its own; writes BENCHMARKS.md.
+"""Every benchmark, one after another, each in a process of its own; writes BENCHMARKS.md,
+and BENCHMARKS.json beside it (the same outcomes, machine-readable).
 
     python -m benchmarks [--quick] [--only NAME ...] [--out BENCHMARKS.md]
                          [--postgres URL] [--note TEXT] [--timeout SECONDS]
@@ -7,7 +8,9 @@ Each benchmark's last line of output is one JSON object; its figures are compare
 targets of the issues (the table below, the one place they are kept). A benchmark that
 fails is written as failed, with the last line of its error. ``--quick`` runs small scales
 (what a test can afford); the default runs the issues' scales. A benchmark whose module is
-not in this checkout (``soak`` until it lands) is left out and named as such.
+not in this checkout (``soak`` until it lands) is left out and named as such. The benchmarks
+a run does not run (``--only``) keep their latest outcomes, read from the JSON file an earlier
+run wrote, so that BENCHMARKS.md always holds every benchmark's latest figures.
 """
 
 import argparse
@@ -19,14 +22,17 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks import record
 from benchmarks.report import (
     ROOT,
+    NotRun,
     Outcome,
+    Ran,
     Target,
     at_least,
     below,
@@ -229,14 +235,22 @@ def last_line(output: str) -> str:
 
 
 def run_one(
-    benchmark: Benchmark, quick: bool, timeout: float, database: str = "", redis: str = ""
+    benchmark: Benchmark,
+    quick: bool,
+    timeout: float,
+    database: str = "",
+    redis: str = "",
+    aside: Sequence[Path] = (),
 ) -> Outcome:
     """The benchmark in a process of its own; its output goes on to stderr as it comes (the
-    progress) and is kept (the JSON line, or the error's last line)."""
+    progress) and is kept (the JSON line, or the error's last line), with when and where it
+    ran (``aside``: the files the run writes, which do not make the checkout dirty)."""
     command = command_of(benchmark, quick, database, redis)
     print(f"== {benchmark.name}: {shlex.join(command)}", file=sys.stderr, flush=True)
+    date, load_start = record.now(), record.load()
+    commit, dirty = record.checkout(aside)
     started = time.monotonic()
-    outcome = Outcome(benchmark.name, command, 0.0, targets=benchmark.targets)
+    outcome = Outcome(benchmark.name, command, 0.0, targets=benchmark.targets, quick=quick)
     process = subprocess.Popen(
         [sys.executable, *command[1:]],
         cwd=ROOT,
@@ -260,6 +274,7 @@ def run_one(
             process.kill()
             process.wait()
     outcome.seconds = time.monotonic() - started
+    outcome.ran = Ran(date, commit, dirty, load_start, record.load())
     text = "".join(output)
     figures = last_json(text)
     if outcome.seconds >= timeout:
@@ -273,12 +288,36 @@ def run_one(
     return outcome
 
 
+def earlier_outcomes(path: Path) -> dict[str, Outcome]:
+    """What the run before wrote, or nothing (said on stderr) when there is none to read."""
+    if not path.exists():
+        print(f"== no {path} yet: it is written now", file=sys.stderr)
+        return {}
+    try:
+        return record.read(path, {benchmark.name: benchmark.targets for benchmark in BENCHMARKS})
+    except record.Unreadable as error:
+        print(
+            f"== {path} cannot be read, so no earlier figures are carried over and it is "
+            f"written afresh: {error}",
+            file=sys.stderr,
+        )
+        return {}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small scales, for tests")
     names = [benchmark.name for benchmark in BENCHMARKS]
-    parser.add_argument("--only", nargs="+", choices=names, metavar="NAME", help=str(names))
-    parser.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=names,
+        metavar="NAME",
+        help=f"{names}; the others keep their figures from the earlier run's JSON file",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "BENCHMARKS.md", help="the JSON file goes beside it"
+    )
     parser.add_argument(
         "--postgres",
         default=os.environ.get("TEST_DATABASE_URL"),
@@ -289,30 +328,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--note", default="", help="a paragraph for the file's head")
     parser.add_argument("--timeout", type=float, default=3600, help="per benchmark, seconds")
     arguments = parser.parse_args(argv)
-    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    if arguments.out.suffix == ".json":
+        parser.error("--out names the markdown file; the JSON file is written beside it")
+    json_path = record.path_beside(arguments.out)
+    started = record.now()
     host = machine(arguments.postgres)
     chosen = [b for b in BENCHMARKS if not arguments.only or b.name in arguments.only]
-    outcomes: list[Outcome] = []
+    latest = earlier_outcomes(json_path)
+    failed = False
     left_out: list[str] = []
-    shown = ["python", "-m", "benchmarks", *(argv if argv is not None else sys.argv[1:])]
+    shown = shlex.join(
+        ["python", "-m", "benchmarks", *(argv if argv is not None else sys.argv[1:])]
+    )
 
     def write(finished: bool) -> None:
-        """The file as it stands; written after each benchmark, so that a run cut short
+        """Both files as they stand; written after each benchmark, so that a run cut short
         still leaves what it measured."""
-        if finished:
-            host.pop("load average now", None)
-        host["load average at the end" if finished else "load average now"] = ", ".join(
-            f"{value:.2f}" for value in os.getloadavg()
-        )
         note = arguments.note
         if left_out:
             note = (note + "\n\n" if note else "") + "Not run: " + "; ".join(left_out) + "."
         if not finished:
             note = (note + "\n\n" if note else "") + "**Unfinished**: the run goes on."
-        text = markdown(outcomes, host, started, shlex.join(shown), arguments.quick, note)
+        entries = [
+            latest.get(b.name)
+            or NotRun(b.name, command_of(b, arguments.quick, "DATABASE_URL", "REDIS_URL"))
+            for b in BENCHMARKS
+        ]
+        text = markdown(entries, host, started, shown, note)
         arguments.out.write_text(text, encoding="utf-8")
+        outcomes = [entry for entry in entries if isinstance(entry, Outcome)]
+        record.write(json_path, outcomes, record.now(), shown)
 
     for benchmark in chosen:
+        outcome = None
         if not present(benchmark):
             left_out.append(f"{benchmark.name} (`{benchmark.module}` is not in this checkout)")
         elif benchmark.needs_postgres and not arguments.postgres:
@@ -320,17 +368,26 @@ def main(argv: list[str] | None = None) -> int:
         elif benchmark.needs_postgres:
             with own_database(arguments.postgres, benchmark.name) as database:
                 outcome = run_one(
-                    benchmark, arguments.quick, arguments.timeout, database, arguments.redis
+                    benchmark,
+                    arguments.quick,
+                    arguments.timeout,
+                    database,
+                    arguments.redis,
+                    aside=(arguments.out, json_path),
                 )
-            outcomes.append(outcome)
         else:
-            outcomes.append(run_one(benchmark, arguments.quick, arguments.timeout))
+            outcome = run_one(
+                benchmark, arguments.quick, arguments.timeout, aside=(arguments.out, json_path)
+            )
+        if outcome is not None:
+            latest[benchmark.name] = outcome
+            failed = failed or outcome.error is not None
         write(finished=False)
     for line in left_out:
         print(f"== not run: {line}", file=sys.stderr)
     write(finished=True)
-    print(f"wrote {arguments.out}", file=sys.stderr)
-    return 1 if any(outcome.error for outcome in outcomes) else 0
+    print(f"wrote {arguments.out} and {json_path}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

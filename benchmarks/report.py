@@ -39,6 +39,30 @@ def zero(value: Any) -> bool:
     return float(value) == 0
 
 
+@dataclass(frozen=True)
+class Ran:
+    """When and where one benchmark ran."""
+
+    date: str  # UTC, to the minute
+    commit: str  # short
+    dirty: bool  # tracked files differed from the commit (the runner's own output aside)
+    load_start: tuple[float, float, float]
+    load_end: tuple[float, float, float]
+
+    def said(self, quick: bool) -> str:
+        return (
+            f"{self.date} (UTC) at `{self.commit}`"
+            + (" with changes not committed" if self.dirty else "")
+            + (", at quick scales" if quick else "")
+            + f"; load average (1, 5, 15 min) {_loads(self.load_start)} at its start, "
+            f"{_loads(self.load_end)} at its end."
+        )
+
+
+def _loads(load: Sequence[float]) -> str:
+    return ", ".join(f"{value:.2f}" for value in load)
+
+
 @dataclass
 class Outcome:
     name: str
@@ -47,6 +71,10 @@ class Outcome:
     figures: dict[str, Any] | None = None
     error: str | None = None
     targets: Sequence[Target] = field(default_factory=list)
+    quick: bool = False
+    ran: Ran | None = None
+    # Carried over from the file an earlier run wrote: this run did not run the benchmark.
+    earlier: bool = False
 
     def verdicts(self) -> list[tuple[Target, Any, bool | None]]:
         """(target, value, met) for each figure of the table; met is None without a target
@@ -65,8 +93,16 @@ class Outcome:
         return rows
 
 
+@dataclass(frozen=True)
+class NotRun:
+    """A benchmark with no outcome yet, from this run or an earlier one."""
+
+    name: str
+    command: list[str]
+
+
 def machine(postgres_url: str | None) -> dict[str, str]:
-    load = os.getloadavg()
+    """What stays the same from run to run; each benchmark's commit and load are its own."""
     return {
         "CPU": _cpu_model(),
         "cores": str(os.cpu_count()),
@@ -75,8 +111,6 @@ def machine(postgres_url: str | None) -> dict[str, str]:
         "Python": platform.python_version(),
         "SQLite": sqlite3.sqlite_version,
         "PostgreSQL": _postgres_version(postgres_url),
-        "load average at start (1, 5, 15 min)": ", ".join(f"{value:.2f}" for value in load),
-        "commit": _commit(),
     }
 
 
@@ -164,17 +198,6 @@ async def _admin(server_url: str, statement: str) -> None:
         await connection.close()
 
 
-def _commit() -> str:
-    out = subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return out.stdout.strip() or "unknown"
-
-
 def _shown(value: Any) -> str:
     if value is None:
         return "—"
@@ -189,26 +212,38 @@ def _verdict(met: bool | None) -> str:
     return {True: "met", False: "**not met**", None: ""}[met]
 
 
+def _ran(outcome: Outcome) -> str:
+    if outcome.ran is None or not outcome.earlier:
+        return "this run"
+    return f"earlier: {outcome.ran.date}, `{outcome.ran.commit}`"
+
+
 def markdown(
-    outcomes: Sequence[Outcome],
+    entries: Sequence[Outcome | NotRun],
     host: dict[str, str],
     started: str,
     command: str,
-    quick: bool,
     note: str,
 ) -> str:
+    """``entries`` in the table's order: what this run measured, what it carried over from an
+    earlier run's file (``Outcome.earlier``), and the benchmarks never run."""
+    outcomes = [entry for entry in entries if isinstance(entry, Outcome)]
     lines = [
         "# Benchmarks",
         "",
         f"Written by `{command}` on {started} (UTC). Every figure below is what one run "
         "printed as its last JSON line; each benchmark ran in a process of its own, one after "
-        "another. The command under each heading reproduces its figures.",
+        "another. The command under each heading reproduces its figures. A benchmark this run "
+        "did not run keeps the figures of the latest run that did (the column *ran* and its "
+        "section say when, and at which commit).",
         "",
     ]
+    quick = [outcome.name for outcome in outcomes if outcome.quick]
     if quick:
         lines += [
-            "**Quick scales** (`--quick`): smaller than the issues', so the verdicts say "
-            "nothing about the targets, which are set for the issues' scales.",
+            f"**Quick scales** (`--quick`) for {', '.join(quick)}: smaller than the issues', "
+            "so the verdicts say nothing about the targets, which are set for the issues' "
+            "scales.",
             "",
         ]
     if note:
@@ -218,49 +253,66 @@ def markdown(
     met = sum(1 for o in outcomes for _, _, m in o.verdicts() if m)
     missed = sum(1 for o in outcomes for _, _, m in o.verdicts() if m is False)
     failed = [o.name for o in outcomes if o.error is not None]
+    never = [entry.name for entry in entries if isinstance(entry, NotRun)]
     lines += [
         "",
         "## Summary",
         "",
         f"{met} targets met, {missed} not met"
         + (f"; failed: {', '.join(failed)}" if failed else "; no benchmark failed")
+        + (f"; not run yet: {', '.join(never)}" if never else "")
         + ".",
         "",
-        "| benchmark | figure | measured | target | |",
+        "| benchmark | figure | measured | target | | ran |",
+        "|---|---|---|---|---|---|",
+    ]
+    for entry in entries:
+        if isinstance(entry, NotRun):
+            lines.append(f"| {entry.name} | — | not run yet | | | |")
+        elif entry.error is not None:
+            lines.append(f"| {entry.name} | — | **failed** | | {entry.error} | {_ran(entry)} |")
+        else:
+            for target, value, verdict in entry.verdicts():
+                if target.target is not None:
+                    lines.append(
+                        f"| {entry.name} | {target.label} | {_shown(value)} | {target.target} "
+                        f"| {_verdict(verdict)} | {_ran(entry)} |"
+                    )
+    for entry in entries:
+        lines += ["", f"## {entry.name}", "", "```sh", " ".join(entry.command), "```", ""]
+        if isinstance(entry, NotRun):
+            lines += ["Not run yet."]
+            continue
+        lines += _section(entry)
+    return "\n".join(lines) + "\n"
+
+
+def _section(outcome: Outcome) -> list[str]:
+    lines: list[str] = []
+    if outcome.ran is not None:
+        lines += [
+            ("From an earlier run: ran" if outcome.earlier else "Ran")
+            + f" on {outcome.ran.said(outcome.quick)}",
+            "",
+        ]
+    if outcome.error is not None:
+        return [*lines, f"**Failed** after {outcome.seconds:.0f} s: `{outcome.error}`"]
+    lines += [
+        f"Took {outcome.seconds:.0f} s.",
+        "",
+        "| figure | key | measured | target | |",
         "|---|---|---|---|---|",
     ]
-    for outcome in outcomes:
-        if outcome.error is not None:
-            lines.append(f"| {outcome.name} | — | **failed** | | {outcome.error} |")
-            continue
-        for target, value, verdict in outcome.verdicts():
-            if target.target is None:
-                continue
-            lines.append(
-                f"| {outcome.name} | {target.label} | {_shown(value)} | {target.target} "
-                f"| {_verdict(verdict)} |"
-            )
-    for outcome in outcomes:
-        lines += ["", f"## {outcome.name}", "", "```sh", " ".join(outcome.command), "```", ""]
-        if outcome.error is not None:
-            lines += [f"**Failed** after {outcome.seconds:.0f} s: `{outcome.error}`"]
-            continue
+    for target, value, verdict in outcome.verdicts():
+        lines.append(
+            f"| {target.label} | `{target.key}` | {_shown(value)} | {target.target or ''} "
+            f"| {_verdict(verdict)} |"
+        )
+    known = {target.key.split(".")[0] for target in outcome.targets}
+    others = {k: v for k, v in (outcome.figures or {}).items() if k not in known}
+    if others:
         lines += [
-            f"Took {outcome.seconds:.0f} s.",
             "",
-            "| figure | key | measured | target | |",
-            "|---|---|---|---|---|",
+            "Also printed: " + ", ".join(f"`{k}` {_shown(v)}" for k, v in others.items()),
         ]
-        for target, value, verdict in outcome.verdicts():
-            lines.append(
-                f"| {target.label} | `{target.key}` | {_shown(value)} | {target.target or ''} "
-                f"| {_verdict(verdict)} |"
-            )
-        known = {target.key.split(".")[0] for target in outcome.targets}
-        others = {k: v for k, v in (outcome.figures or {}).items() if k not in known}
-        if others:
-            lines += [
-                "",
-                "Also printed: " + ", ".join(f"`{k}` {_shown(v)}" for k, v in others.items()),
-            ]
-    return "\n".join(lines) + "\n"
+    return lines
