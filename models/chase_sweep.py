@@ -10,9 +10,10 @@ from datetime import datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, distinct, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from models.base import Base, as_utc, utcnow
 from models.chain import private_addresses
@@ -33,6 +34,7 @@ from models.lateness import (
     PostStatus,
     Rollup,
     late_units,
+    missing_in,
     missing_rooms,
     readers_at,
     roll_up,
@@ -41,7 +43,7 @@ from models.lateness import (
 from models.messages import Action, ActionKind, Param, Text, TextList, encode
 from models.org import Level, Role
 from models.outbox.table import OUTBOX, OutboxStatus, enqueue_rows, outbox_row
-from models.rounds import ReportRound
+from models.rounds import HouseholdReport, ReportRound
 
 # Ahead of broadcasts and of news about people, behind needs and alerts.
 CHASE_PRIORITY = 2
@@ -100,7 +102,7 @@ async def sweep(
     is left to queue."""
     moment = now or utcnow()
     passed: list[tuple[int, str, RunOutcome]] = []
-    recorded: dict[tuple[int, str], Recorded] = {}
+    recorded: dict[tuple[int, str], int] = {}
     for report_round in await open_rounds(session, moment):
         done = await steps_done(session, report_round.id)
         for decision in plan(ladder.steps, report_round.due_at, done, moment, ladder.horizon):
@@ -118,14 +120,12 @@ async def sweep(
         key = (run.round_id, run.step)
         if key not in recorded and await _waiting(session, run) >= AHEAD:
             continue  # enough of its messages wait to be sent
-        told = recorded.get(key) or await _recorded_before(
-            session, ladder, run, report_round, moment, AHEAD
-        )
+        told = await _next_nodes(session, ladder, run, report_round, moment, AHEAD)
         if told is None:
             await _queued(session, run)
         messages = 0 if told is None else await queue(session, ladder, told, run, chunk)
         if key in recorded:
-            fired.append(Fired(run.round_id, run.step, len(recorded[key].groups), messages))
+            fired.append(Fired(run.round_id, run.step, recorded[key], messages))
     return SweepResult(fired, passed)
 
 
@@ -164,67 +164,56 @@ async def insert_ignoring(
 
 @dataclass(frozen=True)
 class Recorded:
-    """A fired step as recorded: the nodes told (each with its late units) and, above the
-    unit level, their ``chase_steps`` ids for the nudge button."""
+    """Nodes a fired step told, read for queueing: the next of them past the run's cursor
+    (each with its units still late) and, above the unit level, their ``chase_steps`` ids
+    for the nudge button."""
 
     report_round: ReportRound
     step: LadderStep
     groups: list[Rollup]
     step_ids: dict[int, int]
-    # Read in part (a later sweep's): the last node id read, which the run's cursor may
-    # reach even when no group is left that far (its units have all reported), and
-    # whether more nodes wait beyond it.
+    # The last node id read, which the run's cursor may reach even when no group is left
+    # that far (its units have all reported), and whether more nodes wait beyond it.
     through: int | None = None
     complete: bool = True
 
 
 async def record(
     session: AsyncSession, report_round: ReportRound, step: LadderStep, now: datetime
-) -> Recorded:
-    """Find the late units, roll them up to the step's level and write a ``chase_steps``
-    row per node of that level holding one, in the caller's transaction."""
-    units = await late_units(session, report_round.id)
-    groups = (
-        [Rollup(unit.unit_id, unit.path, [unit]) for unit in units]
-        if step.level is Level.unit
-        else roll_up(units, step.level)
+) -> int:
+    """Write a ``chase_steps`` row per node of the step's level holding a late unit, with
+    its late units and missing households at this moment, in the caller's transaction;
+    how many nodes. One INSERT … SELECT grouping the round's missing reports by the node
+    (over the partial index of the missing ones): no row passes through Python, however
+    large the county."""
+    node: ColumnElement[int] = getattr(HouseholdReport, step.level.ancestor_column)
+    counts = (
+        select(
+            literal(report_round.id).label("round_id"),
+            node.label("node_id"),
+            literal(step.name).label("step"),
+            func.count(distinct(HouseholdReport.unit_id)).label("late_units"),
+            func.count().label("missing"),
+            literal(now, CHASE_STEPS.c.fired_at.type).label("fired_at"),
+        )
+        .where(missing_in(report_round.id))
+        .group_by(node)
     )
-    await insert_ignoring(
-        session,
-        CHASE_STEPS,
-        [
-            {
-                "round_id": report_round.id,
-                "node_id": group.node_id,
-                "step": step.name,
-                "late_units": len(group.units),
-                "missing": group.missing,
-                "fired_at": now,
-                "nudged_at": None,
-            }
-            for group in groups
-        ],
-        ["round_id", "node_id", "step"],
+    dialect = session.get_bind().dialect.name
+    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    result = await session.execute(
+        builder(CHASE_STEPS)
+        .from_select(["round_id", "node_id", "step", "late_units", "missing", "fired_at"], counts)
+        .on_conflict_do_nothing(index_elements=["round_id", "node_id", "step"])
     )
+    nodes = int(getattr(result, "rowcount", 0) or 0)
     await session.execute(
         update(ChaseRun)
         .where(ChaseRun.round_id == report_round.id, ChaseRun.step == step.name)
-        .values(nodes=len(groups)),
+        .values(nodes=nodes),
         execution_options={"synchronize_session": False},
     )
-    step_ids = (
-        await _step_ids(session, report_round.id, step) if step.level is not Level.unit else {}
-    )
-    return Recorded(report_round, step, groups, step_ids)
-
-
-async def _step_ids(session: AsyncSession, round_id: int, step: LadderStep) -> dict[int, int]:
-    rows = await session.execute(
-        select(CHASE_STEPS.c.node_id, CHASE_STEPS.c.id).where(
-            CHASE_STEPS.c.round_id == round_id, CHASE_STEPS.c.step == step.name
-        )
-    )
-    return {node_id: step_id for node_id, step_id in rows}
+    return nodes
 
 
 async def _unqueued(session: AsyncSession) -> list[tuple[ChaseRun, ReportRound]]:
@@ -240,7 +229,7 @@ async def _unqueued(session: AsyncSession) -> list[tuple[ChaseRun, ReportRound]]
     return [(run, report_round) for run, report_round in rows]
 
 
-async def _recorded_before(
+async def _next_nodes(
     session: AsyncSession,
     ladder: Ladder,
     run: ChaseRun,
@@ -248,9 +237,9 @@ async def _recorded_before(
     now: datetime,
     limit: int,
 ) -> Recorded | None:
-    """The next ``limit`` nodes (past the run's cursor) of a step an earlier sweep recorded
-    and did not finish queueing, with their units still late now (a unit that completed
-    meanwhile is left out). None when its messages would come too late to mean anything:
+    """The next ``limit`` nodes (past the run's cursor) of a recorded step whose messages
+    are not all queued, with their units still late now (a unit that completed since the
+    step was recorded is left out). None when its messages would come too late to mean anything:
     the round has closed, the horizon has passed, or the ladder no longer has the step."""
     step = next((step for step in ladder.steps if step.name == run.step), None)
     open_now = as_utc(report_round.opens_at) <= now < as_utc(report_round.closes_at)

@@ -75,7 +75,7 @@ def _among(unit_ids: Collection[int] | None) -> ColumnElement[bool]:
     return HouseholdReport.unit_id.in_(sorted(unit_ids))
 
 
-def _missing_in(round_id: int) -> ColumnElement[bool]:
+def missing_in(round_id: int) -> ColumnElement[bool]:
     return (HouseholdReport.round_id == round_id) & (HouseholdReport.status == _MISSING)
 
 
@@ -100,7 +100,7 @@ async def late_units(
             func.count(HouseholdReport.id),
         )
         .join(Node, Node.id == HouseholdReport.unit_id)
-        .where(_missing_in(round_id), _within(level, node_id), _inside(level, among))
+        .where(missing_in(round_id), _within(level, node_id), _inside(level, among))
         .group_by(
             HouseholdReport.unit_id,
             HouseholdReport.building_id,
@@ -125,7 +125,7 @@ async def missing_rooms(
     rows = await session.execute(
         select(HouseholdReport.unit_id, Household.room)
         .join(Household, Household.id == HouseholdReport.household_id)
-        .where(_missing_in(round_id), _within(level, node_id), _among(unit_ids))
+        .where(missing_in(round_id), _within(level, node_id), _among(unit_ids))
     )
     rooms: dict[int, list[str]] = defaultdict(list)
     for unit_id, room in rows:
@@ -230,7 +230,7 @@ async def unit_posts(
         sorted(unit_ids)
         if unit_ids is not None
         else select(HouseholdReport.unit_id)
-        .where(_missing_in(round_id), _within(level, node_id))
+        .where(missing_in(round_id), _within(level, node_id))
         .distinct()
     )
     rows = await session.execute(

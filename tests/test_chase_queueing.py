@@ -11,6 +11,7 @@ import models.chase_sweep as chase_sweep
 from models.chase import ChaseRun, ChaseStep
 from models.chase_sweep import sweep
 from models.forms import Form
+from models.org import Node
 from models.outbox.table import OutboxMessage, OutboxStatus
 from tests.test_chase import (
     LADDER,
@@ -131,3 +132,36 @@ async def test_a_step_left_unqueued_past_the_horizon_is_dropped(
     assert await told(session, "unit-60") == []
     assert (await run_of(session, "unit-60")).queued_at is not None
     assert sorted(await told(session, "unit+0")) == [11, 12]
+
+
+async def test_each_node_told_is_recorded_with_its_late_units_and_households_of_the_moment(
+    session: AsyncSession, form: Form
+) -> None:
+    report_round = await county(session, form)
+    await report_all_but(session, report_round.id, UNIT_1, UNIT_2, UNIT_3)
+    # Four households in each unit; two of 1号楼/1单元's report.
+    await report(session, report_round.id, UNIT_1, "101", "102")
+    await sweep(session, LADDER, at(10))
+    await report(session, report_round.id, UNIT_2)  # completes after the unit step
+    await sweep(session, LADDER, at(10, 30))
+    await sweep(session, LADDER, at(11))
+    rows = await session.execute(
+        select(Node.path, ChaseStep.step, ChaseStep.late_units, ChaseStep.missing)
+        .join(Node, Node.id == ChaseStep.node_id)
+        .order_by(ChaseStep.step, Node.path)
+    )
+    assert [tuple(row) for row in rows] == [
+        ("县卫健局片区/阳光小区/1号楼", "building+30", 1, 2),
+        ("县卫健局片区/阳光小区/2号楼", "building+30", 1, 4),
+        ("县卫健局片区/阳光小区", "grid+60", 2, 6),
+        ("县卫健局片区/阳光小区/1号楼/1单元", "unit+0", 1, 2),
+        ("县卫健局片区/阳光小区/1号楼/2单元", "unit+0", 1, 4),
+        ("县卫健局片区/阳光小区/2号楼/1单元", "unit+0", 1, 4),
+    ]
+    runs = await session.execute(select(ChaseRun.step, ChaseRun.nodes).order_by(ChaseRun.step))
+    assert dict(tuple(run) for run in runs) == {
+        "building+30": 2,
+        "grid+60": 1,
+        "unit+0": 3,
+        "unit-60": 0,
+    }
