@@ -120,10 +120,12 @@ async def sweep(
         key = (run.round_id, run.step)
         if key not in recorded and await _waiting(session, run) >= AHEAD:
             continue  # enough of its messages wait to be sent
-        told = await _next_nodes(session, ladder, run, report_round, moment, AHEAD)
-        if told is None:
+        step = _still_due(ladder, run, report_round, moment)
+        if step is None:
             await _queued(session, run)
-        messages = 0 if told is None else await queue(session, ladder, told, run, chunk)
+        messages = (
+            0 if step is None else await queue(session, ladder, step, report_round, run, chunk)
+        )
         if key in recorded:
             fired.append(Fired(run.round_id, run.step, recorded[key], messages))
     return SweepResult(fired, passed)
@@ -163,19 +165,17 @@ async def insert_ignoring(
 
 
 @dataclass(frozen=True)
-class Recorded:
-    """Nodes a fired step told, read for queueing: the next of them past the run's cursor
-    (each with its units still late) and, above the unit level, their ``chase_steps`` ids
-    for the nudge button."""
+class Told:
+    """The next nodes past a run's cursor that its step told, each with its units still
+    late (a unit that completed since the step was recorded is left out), and, above the
+    unit level, their ``chase_steps`` ids for the nudge button."""
 
-    report_round: ReportRound
-    step: LadderStep
     groups: list[Rollup]
     step_ids: dict[int, int]
     # The last node id read, which the run's cursor may reach even when no group is left
     # that far (its units have all reported), and whether more nodes wait beyond it.
-    through: int | None = None
-    complete: bool = True
+    through: int | None
+    complete: bool
 
 
 async def record(
@@ -229,76 +229,71 @@ async def _unqueued(session: AsyncSession) -> list[tuple[ChaseRun, ReportRound]]
     return [(run, report_round) for run, report_round in rows]
 
 
-async def _next_nodes(
-    session: AsyncSession,
-    ladder: Ladder,
-    run: ChaseRun,
-    report_round: ReportRound,
-    now: datetime,
-    limit: int,
-) -> Recorded | None:
-    """The next ``limit`` nodes (past the run's cursor) of a recorded step whose messages
-    are not all queued, with their units still late now (a unit that completed since the
-    step was recorded is left out). None when its messages would come too late to mean anything:
-    the round has closed, the horizon has passed, or the ladder no longer has the step."""
+def _still_due(
+    ladder: Ladder, run: ChaseRun, report_round: ReportRound, now: datetime
+) -> LadderStep | None:
+    """The step of a run whose messages are not all queued; None when they would come too
+    late to mean anything: the round has closed, the horizon has passed, or the ladder no
+    longer has the step."""
     step = next((step for step in ladder.steps if step.name == run.step), None)
     open_now = as_utc(report_round.opens_at) <= now < as_utc(report_round.closes_at)
     if step is None or not open_now or now - as_utc(run.due_at) > ladder.horizon:
         logger.warning("chase step %s of round %d: messages dropped", run.step, run.round_id)
         return None
+    return step
+
+
+async def _next_nodes(
+    session: AsyncSession, step: LadderStep, round_id: int, after: int | None, limit: int
+) -> Told:
+    """The next ``limit`` nodes past ``after`` that the step told, with their late units."""
     rows = await session.execute(
         select(CHASE_STEPS.c.node_id, CHASE_STEPS.c.id)
         .where(
-            CHASE_STEPS.c.round_id == run.round_id,
+            CHASE_STEPS.c.round_id == round_id,
             CHASE_STEPS.c.step == step.name,
-            CHASE_STEPS.c.node_id > (run.queued_through or 0),
+            CHASE_STEPS.c.node_id > (after or 0),
         )
         .order_by(CHASE_STEPS.c.node_id)
         .limit(limit + 1)
     )
     step_ids = {node_id: step_id for node_id, step_id in rows}
-    complete = len(step_ids) <= limit
     told = sorted(step_ids)[:limit]
-    units = await late_units(session, run.round_id, step.level, among=told) if told else []
+    units = await late_units(session, round_id, step.level, among=told) if told else []
     groups = (
         [Rollup(unit.unit_id, unit.path, [unit]) for unit in units]
         if step.level is Level.unit
         else roll_up(units, step.level)
     )
-    return Recorded(
-        report_round,
-        step,
-        groups,
+    return Told(
+        sorted(groups, key=lambda group: group.node_id),
         step_ids if step.level is not Level.unit else {},
-        through=told[-1] if told else None,
-        complete=complete,
+        through=told[-1] if told else after,
+        complete=len(step_ids) <= limit,
     )
 
 
 async def queue(
-    session: AsyncSession, ladder: Ladder, recorded: Recorded, run: ChaseRun, chunk: int
+    session: AsyncSession,
+    ladder: Ladder,
+    step: LadderStep,
+    report_round: ReportRound,
+    run: ChaseRun,
+    chunk: int,
 ) -> int:
     """Queue the messages of a recorded step, in node order from the run's cursor,
-    ``chunk`` nodes per transaction, until ``AHEAD`` of them wait in the outbox or all are
-    queued; returns how many. Each node's message is composed and serialized once for its
-    lead and officer."""
-    after = run.queued_through or 0
-    groups = sorted(
-        (group for group in recorded.groups if group.node_id > after),
-        key=lambda group: group.node_id,
-    )
-    queued = 0
-    writer = _Writer(ladder, recorded, _source(run))
-    for start in range(0, len(groups), chunk):
-        if start and await _waiting(session, run) >= AHEAD:
-            return queued  # the next sweep goes on from the cursor
-        part = groups[start : start + chunk]
-        queued += await enqueue_rows(session, await writer.rows(session, part))
-        if start + chunk < len(groups):
-            await _advance(session, run, part[-1].node_id, done=False)
-    through = max(groups[-1].node_id if groups else 0, recorded.through or 0) or None
-    await _advance(session, run, through, done=recorded.complete)
-    return queued
+    ``chunk`` nodes per transaction (each chunk's late units read as it comes), until
+    ``AHEAD`` of them wait in the outbox or all are queued; returns how many. Each node's
+    message is composed and serialized once for its lead and officer."""
+    writer = _Writer(ladder, step, report_round, _source(run))
+    through, queued = run.queued_through, 0
+    while True:
+        told = await _next_nodes(session, step, run.round_id, through, chunk)
+        queued += await enqueue_rows(session, await writer.rows(session, told))
+        through = told.through
+        await _advance(session, run, through, done=told.complete)
+        if told.complete or await _waiting(session, run) >= AHEAD:
+            return queued  # all queued, or the next sweep goes on from the cursor
 
 
 async def _advance(session: AsyncSession, run: ChaseRun, through: int | None, done: bool) -> None:
@@ -340,15 +335,17 @@ class _Writer:
     (read for the chunk's nodes only) and the message, composed and serialized once for
     its lead and officer."""
 
-    def __init__(self, ladder: Ladder, recorded: Recorded, source: str) -> None:
+    def __init__(
+        self, ladder: Ladder, step: LadderStep, report_round: ReportRound, source: str
+    ) -> None:
         self.ladder = ladder
-        self.recorded = recorded
+        self.round_id = report_round.id
         self.source = source
-        self.step = recorded.step
-        self.composer = Composer(recorded.step, recorded.report_round, ladder.timezone)
+        self.step = step
+        self.composer = Composer(step, report_round, ladder.timezone)
 
-    async def rows(self, session: AsyncSession, groups: Sequence[Rollup]) -> list[dict[str, Any]]:
-        step, round_id = self.step, self.recorded.report_round.id
+    async def rows(self, session: AsyncSession, told: Told) -> list[dict[str, Any]]:
+        step, round_id, groups = self.step, self.round_id, told.groups
         roles = (Role.lead, Role.officer) if step.officers else (Role.lead,)
         readers_of = await readers_at(session, [group.node_id for group in groups], roles)
         rooms: Mapping[int, list[str]] = {}
@@ -373,7 +370,7 @@ class _Writer:
                 content = self.composer.unit(group.units[0], rooms)
             else:
                 content = self.composer.above(group, posts)
-            step_id = self.recorded.step_ids.get(group.node_id)
+            step_id = told.step_ids.get(group.node_id)
             actions = (Action(ActionKind.nudge_late, step_id),) if step_id else ()
             payload = json.dumps(encode(content, actions))
             key = f"{self.source}:{group.node_id}"

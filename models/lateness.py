@@ -208,6 +208,10 @@ class PostState(StrEnum):
     unreachable = "unreachable"
 
 
+# A role by its stored value, without ``Role(value)``'s lookup for each of thousands of rows.
+_ROLES = {role.value: role for role in Role}
+
+
 @dataclass(frozen=True)
 class PostStatus:
     role: Role
@@ -239,15 +243,14 @@ async def unit_posts(
         .where(Post.node_id.in_(units))
     )
     states: dict[int, dict[Role, PostStatus]] = defaultdict(dict)
-    for unit_id, role, name, reachable in rows:
-        if name is None:
-            status = PostStatus(Role(role), PostState.vacant, None)
-        elif reachable:
-            status = PostStatus(Role(role), PostState.held, name)
-        else:
-            status = PostStatus(Role(role), PostState.unreachable, name)
-        states[unit_id][Role(role)] = status
     vacant = {role: PostStatus(role, PostState.vacant, None) for role in Role}
+    for unit_id, role_value, name, reachable in rows:
+        role = _ROLES[role_value]
+        if name is None:
+            status = vacant[role]
+        else:
+            status = PostStatus(role, PostState.held if reachable else PostState.unreachable, name)
+        states[unit_id][role] = status
     return {
         unit_id: (
             found.get(Role.lead, vacant[Role.lead]),
