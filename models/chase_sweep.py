@@ -38,7 +38,7 @@ from models.lateness import (
     missing_rooms,
     readers_at,
     roll_up,
-    unit_posts,
+    unit_leads,
 )
 from models.messages import Action, ActionKind, Param, Text, TextList, encode
 from models.org import Level, Role
@@ -349,13 +349,13 @@ class _Writer:
         roles = (Role.lead, Role.officer) if step.officers else (Role.lead,)
         readers_of = await readers_at(session, [group.node_id for group in groups], roles)
         rooms: Mapping[int, list[str]] = {}
-        posts: Mapping[int, tuple[PostStatus, PostStatus]] = {}
+        leads: Mapping[int, PostStatus] = {}
         if step.level is Level.unit:
             unit_ids = [group.node_id for group in groups]
             rooms = await missing_rooms(session, round_id, unit_ids=unit_ids)
         elif step.level is Level.building:
             unit_ids = [unit.unit_id for group in groups for unit in group.units]
-            posts = await unit_posts(session, round_id, unit_ids=unit_ids)
+            leads = await unit_leads(session, unit_ids)
         # Queued now, whatever moment the sweep stands for, as ``enqueue`` queues.
         queued_at = utcnow()
         rows: list[dict[str, Any]] = []
@@ -369,7 +369,7 @@ class _Writer:
             if step.level is Level.unit:
                 content = self.composer.unit(group.units[0], rooms)
             else:
-                content = self.composer.above(group, posts)
+                content = self.composer.above(group, leads)
             step_id = told.step_ids.get(group.node_id)
             actions = (Action(ActionKind.nudge_late, step_id),) if step_id else ()
             payload = json.dumps(encode(content, actions))
@@ -418,7 +418,7 @@ class Composer:
             },
         )
 
-    def above(self, group: Rollup, posts: Mapping[int, tuple[PostStatus, PostStatus]]) -> Text:
+    def above(self, group: Rollup, leads: Mapping[int, PostStatus]) -> Text:
         level = self.step.level
         params: dict[str, Param] = {
             "when": self.when,
@@ -428,7 +428,7 @@ class Composer:
             "date": self.date,
         }
         if level is Level.building:
-            lines = [_unit_line(unit, level, posts.get(unit.unit_id)) for unit in group.units]
+            lines = [_unit_line(unit, level, leads.get(unit.unit_id)) for unit in group.units]
         elif level is Level.grid:
             lines = [
                 Text("chase.line_units", {"unit": unit.below(level), "missing": unit.missing})
@@ -449,9 +449,8 @@ def capped(lines: list[Text], limit: int = MAX_LINES) -> TextList:
     return TextList((*lines[: limit - 1], more))
 
 
-def _unit_line(unit: LateUnit, level: Level, posts: tuple[PostStatus, PostStatus] | None) -> Text:
+def _unit_line(unit: LateUnit, level: Level, lead: PostStatus | None) -> Text:
     params: dict[str, Param] = {"unit": unit.below(level), "missing": unit.missing}
-    lead = posts[0] if posts else None
     if lead is None or lead.state is PostState.vacant:
         return Text("chase.line_unit_vacant", params)
     params["name"] = lead.name or ""

@@ -246,11 +246,7 @@ async def unit_posts(
     vacant = {role: PostStatus(role, PostState.vacant, None) for role in Role}
     for unit_id, role_value, name, reachable in rows:
         role = _ROLES[role_value]
-        if name is None:
-            status = vacant[role]
-        else:
-            status = PostStatus(role, PostState.held if reachable else PostState.unreachable, name)
-        states[unit_id][role] = status
+        states[unit_id][role] = _status(role, name, reachable) if name is not None else vacant[role]
     return {
         unit_id: (
             found.get(Role.lead, vacant[Role.lead]),
@@ -258,6 +254,27 @@ async def unit_posts(
         )
         for unit_id, found in states.items()
     }
+
+
+async def unit_leads(session: AsyncSession, unit_ids: Collection[int]) -> dict[int, PostStatus]:
+    """Unit id → the state of its lead post, for each of ``unit_ids`` that has one: who is
+    there to chase (a building lead's message names no officer)."""
+    if not unit_ids:
+        return {}
+    rows = await session.execute(
+        select(Post.node_id, Member.name, Member.reachable)
+        .outerjoin(Member, Member.id == Post.holder_id)
+        .where(Post.node_id.in_(sorted(unit_ids)), Post.role == Role.lead.value)
+    )
+    vacant = PostStatus(Role.lead, PostState.vacant, None)
+    return {
+        unit_id: _status(Role.lead, name, reachable) if name is not None else vacant
+        for unit_id, name, reachable in rows
+    }
+
+
+def _status(role: Role, name: str, reachable: bool) -> PostStatus:
+    return PostStatus(role, PostState.held if reachable else PostState.unreachable, name)
 
 
 @dataclass(frozen=True)
