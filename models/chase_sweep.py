@@ -2,7 +2,6 @@
 fired (its messages queued, a ``chase_steps`` row per node told), superseded or skipped —
 in one transaction with its ``chase_runs`` row (``models.chase``)."""
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from datetime import datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+import orjson
 from sqlalchemy import Table, distinct, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -372,7 +372,8 @@ class _Writer:
                 content = self.composer.above(group, leads)
             step_id = told.step_ids.get(group.node_id)
             actions = (Action(ActionKind.nudge_late, step_id),) if step_id else ()
-            payload = json.dumps(encode(content, actions))
+            # The same JSON as json.dumps' once decoded, in a fraction of its time.
+            payload = orjson.dumps(encode(content, actions)).decode()
             key = f"{self.source}:{group.node_id}"
             rows.extend(
                 outbox_row(

@@ -166,7 +166,7 @@ def outbox_row(
     source: str | None = None,
 ) -> dict[str, Any]:
     """One pending row as ``enqueue_rows`` inserts it; ``payload`` is ``encode``'s JSON
-    (``json.dumps``), one string for every reader of the same content."""
+    (``json.dumps`` or ``orjson.dumps``), one string for every reader of the same content."""
     return {
         "chat_id": chat_id,
         "member_id": member_id,
