@@ -51,7 +51,7 @@ from aiogram.types import InlineKeyboardMarkup, Message, Update
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.app import build_dispatcher, build_storage
+from bot.app import build_dispatcher, build_storage, settle_memory
 from bot.config import Config
 from bot.forms import load_report_form, round_schedule
 from bot.i18n import create_i18n
@@ -394,6 +394,7 @@ async def reports_run(url: str, leads: int, concurrency: int) -> dict[str, Any]:
         form = load_report_form(config)
         users = (await lead_ids(factory))[:leads]
         reporters = [Lead(feeder, session, form, index) for index in range(len(users))]
+        settle_memory()  # as `python -m bot run` does once started
         lock = write_lock_of(engine)
         before = (lock.transactions, lock.held_s) if lock else (0, 0.0)
         started = time.perf_counter()

@@ -4,6 +4,7 @@ Nothing else creates a Bot or a Dispatcher; there are no module-level instances.
 """
 
 import asyncio
+import gc
 import logging
 import signal
 from contextlib import suppress
@@ -346,6 +347,23 @@ async def wait_for_stop_signal() -> None:
                 loop.remove_signal_handler(signal_number)
 
 
+# Objects allocated between two collections of the youngest generation (Python's default:
+# 700). An update allocates thousands of short-lived objects (pydantic models, statements,
+# rows) that reference counting frees; at 700 the collector ran several times per update.
+YOUNG_GENERATION = 50_000
+
+
+def settle_memory() -> None:
+    """Once start-up is done: what it built lives as long as the process, so the collector
+    stops walking it (``gc.freeze``), and collections come every ``YOUNG_GENERATION``
+    allocations. Measured with ``benchmarks.updates`` (300 leads, 8 in flight, two runs
+    each, loaded machine): 28–31 updates/s before, 41–50 after."""
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_GENERATION, middle, old)
+
+
 async def run(config: Config) -> None:
     check_token(config)
     if config.telegram.mode == "webhook":
@@ -353,6 +371,7 @@ async def run(config: Config) -> None:
     application = Application.build(config)
     try:
         await application.prepare()
+        settle_memory()
         if not application.handles_updates:
             await application.run_worker()
         elif config.telegram.mode == "webhook":
