@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from bot.app import Application
+from bot.app import Application, settle_memory
 from bot.config import Config
 from bot.demo.day import (
     ADMIN_ID,
@@ -55,6 +55,7 @@ async def service(config: Config) -> AsyncIterator[Application]:
     """The bot as ``python -m bot run`` runs it: migrated, clock and sender, polling."""
     application = Application.build(config)
     await application.prepare()
+    settle_memory()
     await application.start_workers()
     polling = asyncio.create_task(
         application.dispatcher.start_polling(
