@@ -8,6 +8,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from typing import NamedTuple
 
 from sqlalchemy import Select, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,8 +20,10 @@ from models.reports import room_order
 from models.rounds import HouseholdReport, ReportStatus
 
 
-@dataclass(frozen=True)
-class LateUnit:
+class LateUnit(NamedTuple):
+    """A unit with households unreported. A named tuple, not a frozen dataclass: a county's
+    late units are thousands, and a tuple is made from its row several times faster."""
+
     unit_id: int
     building_id: int
     grid_id: int
@@ -30,12 +33,7 @@ class LateUnit:
     missing: int
 
     def ancestor(self, level: Level) -> int:
-        return {
-            Level.zone: self.zone_id,
-            Level.grid: self.grid_id,
-            Level.building: self.building_id,
-            Level.unit: self.unit_id,
-        }[level]
+        return int(getattr(self, level.ancestor_column))
 
     def below(self, level: Level) -> str:
         """The unit's path from just below the node of ``level``: "3号楼/2单元" below a
@@ -90,26 +88,31 @@ async def late_units(
     """Every unit with households still unreported in the round (inside the node of
     ``level``, when given; inside the nodes of ``level`` in ``among``, when given), by
     path."""
+    ancestors = (
+        HouseholdReport.unit_id,
+        HouseholdReport.building_id,
+        HouseholdReport.grid_id,
+        HouseholdReport.zone_id,
+    )
+    # Counted first, in the partial index's own order, then each unit's path read once
+    # (not once per missing household, nor sorted again for the grouping).
+    counted = (
+        select(*ancestors, func.count(HouseholdReport.id).label("missing"))
+        .where(missing_in(round_id), _within(level, node_id), _inside(level, among))
+        .group_by(*ancestors)
+        .subquery()
+    )
     rows = await session.execute(
         select(
-            HouseholdReport.unit_id,
-            HouseholdReport.building_id,
-            HouseholdReport.grid_id,
-            HouseholdReport.zone_id,
+            counted.c.unit_id,
+            counted.c.building_id,
+            counted.c.grid_id,
+            counted.c.zone_id,
             Node.path,
-            func.count(HouseholdReport.id),
-        )
-        .join(Node, Node.id == HouseholdReport.unit_id)
-        .where(missing_in(round_id), _within(level, node_id), _inside(level, among))
-        .group_by(
-            HouseholdReport.unit_id,
-            HouseholdReport.building_id,
-            HouseholdReport.grid_id,
-            HouseholdReport.zone_id,
-            Node.path,
-        )
+            counted.c.missing,
+        ).join(Node, Node.id == counted.c.unit_id)
     )
-    return sorted((LateUnit(*row) for row in rows), key=lambda unit: unit.path)
+    return sorted(map(LateUnit._make, rows), key=lambda unit: unit.path)
 
 
 async def missing_rooms(
