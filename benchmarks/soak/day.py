@@ -131,6 +131,7 @@ class SoakDay(CountyDay):
             self.emulator = emulator
             config = soak_config(emulator, db_url, options)
             self.config = config
+            self.set_clock()
             engine = create_engine(db_url)
             sessions = create_session_factory(engine)
             self.sessions = sessions

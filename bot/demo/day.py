@@ -65,6 +65,33 @@ def phone_of(telegram_id: int) -> str:
     return f"+86139{telegram_id % 100_000_000:08d}"
 
 
+# The day runs on the real clock from a little after midnight until the evening in the
+# county; begun outside these hours, it runs on a clock where it is morning.
+DAY_STARTS = time(1, 0)
+DAY_ENDS = time(21, 0)
+
+
+def county_clock(config: Config, now: datetime | None = None) -> str | None:
+    """Keep the county's time zone when the day fits in its clock's day from ``now``;
+    otherwise set the demo's clock ([i18n] timezone, the rounds' with it) to a whole-hour
+    zone where it is about nine in the morning, and say so in a line for the progress."""
+    now = now or datetime.now(UTC)
+    county = round_schedule_zone(config)
+    local = now.astimezone(county)
+    if DAY_STARTS <= local.time() < DAY_ENDS:
+        return None
+    hours = (9 - now.astimezone(UTC).hour) % 24
+    hours = hours - 24 if hours > 14 else hours  # Etc/GMT-14 … Etc/GMT+12
+    # The Etc zones' signs are POSIX's: Etc/GMT-8 is eight hours ahead of UTC.
+    zone = "Etc/GMT" if hours == 0 else f"Etc/GMT{-hours:+d}"
+    config.i18n.timezone = zone
+    config.reports.timezone = ""
+    return (
+        f"it is {local:%H:%M} in {county.key}: the demo's day runs on a clock where it is "
+        f"{now.astimezone(ZoneInfo(zone)):%H:%M} (UTC{hours:+d})"
+    )
+
+
 def round_times(config: Config, due_in_s: int) -> tuple[datetime, datetime]:
     """Today's round opens now and falls due ``due_in_s`` from now (whole minutes, as the
     schedule is written); returns (now, due) in UTC."""
@@ -100,6 +127,12 @@ class CountyDay:
         self.fevers: set[int] = set()
         self.emulator: TelegramEmulator
         self.config: Config
+
+    def set_clock(self) -> None:
+        """Before the morning: the county's clock, or one where the day fits (``county_clock``)."""
+        note = county_clock(self.config)
+        if note:
+            self.progress.say(note)
 
     def due_in_s(self) -> int:
         return 30 + len(self.unit_leads) // 8

@@ -87,6 +87,7 @@ class DemoDay(CountyDay):
             db_url = f"sqlite+aiosqlite:///{self.workdir / 'wuji-demo.sqlite3'}"
             config = demo_config(emulator, db_url, self.options.speed)
             self.config = config
+            self.set_clock()
             # Until the restart no round is open but yesterday's first two minutes, in which
             # its history is written (a round left open would shadow today's).
             config.reports.open_time = time(0, 0)

@@ -56,6 +56,12 @@ class Progress:
             count = f" ({total})" if total else ""
             print(f"[{elapsed:6.1f}s] {name}{count}", file=sys.stderr, flush=True)
 
+    def say(self, text: str) -> None:
+        """A line of its own, kept above the updating one."""
+        if self.tty:
+            sys.stderr.write("\r\x1b[2K")
+        print(f"  {text}", file=sys.stderr, flush=True)
+
     def advance(self, by: int = 1) -> None:
         self.done += by
 
