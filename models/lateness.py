@@ -8,9 +8,9 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, func, literal_column, select
+from sqlalchemy import Select, bindparam, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -60,20 +60,7 @@ def _within(column_level: Level | None, node_id: int | None) -> ColumnElement[bo
 _MISSING: ColumnElement[str] = literal_column(f"'{ReportStatus.missing.value}'")
 
 
-def _inside(level: Level | None, node_ids: Collection[int] | None) -> ColumnElement[bool]:
-    if level is None or node_ids is None:
-        return HouseholdReport.id.is_not(None)
-    column: ColumnElement[int] = getattr(HouseholdReport, level.ancestor_column)
-    return column.in_(sorted(node_ids))
-
-
-def _among(unit_ids: Collection[int] | None) -> ColumnElement[bool]:
-    if unit_ids is None:
-        return HouseholdReport.id.is_not(None)
-    return HouseholdReport.unit_id.in_(sorted(unit_ids))
-
-
-def missing_in(round_id: int) -> ColumnElement[bool]:
+def missing_in(round_id: int | ColumnElement[int]) -> ColumnElement[bool]:
     return (HouseholdReport.round_id == round_id) & (HouseholdReport.status == _MISSING)
 
 
@@ -88,6 +75,17 @@ async def late_units(
     """Every unit with households still unreported in the round (inside the node of
     ``level``, when given; inside the nodes of ``level`` in ``among``, when given), by
     path."""
+    within = level is not None and node_id is not None
+    inside = level is not None and among is not None
+    statement = _late_units_statement(level if within or inside else None, within, inside)
+    rows = await session.execute(statement, _parameters(round_id, node_id, among))
+    return sorted(map(LateUnit._make, rows), key=lambda unit: unit.path)
+
+
+@lru_cache
+def _late_units_statement(level: Level | None, within: bool, inside: bool) -> Select[Any]:
+    """Built once per shape, its values bound: a sweep reads thousands of late units a
+    chunk at a time, and building the statement cost more than running it."""
     ancestors = (
         HouseholdReport.unit_id,
         HouseholdReport.building_id,
@@ -98,21 +96,42 @@ async def late_units(
     # (not once per missing household, nor sorted again for the grouping).
     counted = (
         select(*ancestors, func.count(HouseholdReport.id).label("missing"))
-        .where(missing_in(round_id), _within(level, node_id), _inside(level, among))
+        .where(*_missing_where(level, within, inside))
         .group_by(*ancestors)
         .subquery()
     )
-    rows = await session.execute(
-        select(
-            counted.c.unit_id,
-            counted.c.building_id,
-            counted.c.grid_id,
-            counted.c.zone_id,
-            Node.path,
-            counted.c.missing,
-        ).join(Node, Node.id == counted.c.unit_id)
-    )
-    return sorted(map(LateUnit._make, rows), key=lambda unit: unit.path)
+    return select(
+        counted.c.unit_id,
+        counted.c.building_id,
+        counted.c.grid_id,
+        counted.c.zone_id,
+        Node.path,
+        counted.c.missing,
+    ).join(Node, Node.id == counted.c.unit_id)
+
+
+def _missing_where(
+    level: Level | None, within: bool, inside: bool, column_of_among: str | None = None
+) -> list[ColumnElement[bool]]:
+    """The round's missing reports (``round_id``), inside the node (``node_id``) of
+    ``level`` or among nodes (``among``) of ``level``, or among units (``column_of_among``
+    "unit_id")."""
+    where = [missing_in(bindparam("round_id"))]
+    if level is not None and within:
+        where.append(getattr(HouseholdReport, level.ancestor_column) == bindparam("node_id"))
+    if level is not None and inside:
+        column = getattr(HouseholdReport, column_of_among or level.ancestor_column)
+        where.append(column.in_(bindparam("among", expanding=True)))
+    return where
+
+
+def _parameters(
+    round_id: int, node_id: int | None, among: Collection[int] | None
+) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"round_id": round_id, "node_id": node_id}
+    if among is not None:
+        parameters["among"] = sorted(among)
+    return parameters
 
 
 async def missing_rooms(
@@ -125,11 +144,9 @@ async def missing_rooms(
 ) -> dict[int, list[str]]:
     """Unit id → the rooms of its households still unreported, in building order (of the
     units of ``unit_ids``, when given)."""
-    rows = await session.execute(
-        select(HouseholdReport.unit_id, Household.room)
-        .join(Household, Household.id == HouseholdReport.household_id)
-        .where(missing_in(round_id), _within(level, node_id), _among(unit_ids))
-    )
+    within = level is not None and node_id is not None
+    statement = _missing_rooms_statement(level, within, unit_ids is not None)
+    rows = await session.execute(statement, _parameters(round_id, node_id, unit_ids))
     rooms: dict[int, list[str]] = defaultdict(list)
     for unit_id, room in rows:
         rooms[unit_id].append(room)
@@ -138,8 +155,31 @@ async def missing_rooms(
     return rooms
 
 
+@lru_cache
+def _missing_rooms_statement(
+    level: Level | None, within: bool, among: bool
+) -> Select[int, str]:
+    return (
+        select(HouseholdReport.unit_id, Household.room)
+        .join(Household, Household.id == HouseholdReport.household_id)
+        .where(*_missing_where(level or Level.unit, within, among, "unit_id"))
+    )
+
+
 # Rooms repeat from unit to unit ("101", "102" …): each is parsed once per process.
 _room_key = lru_cache(maxsize=4096)(room_order)
+
+
+_READERS = (
+    select(Post.node_id, Member.telegram_id, Member.id)
+    .join(Member, Member.id == Post.holder_id)
+    .where(
+        Post.node_id.in_(bindparam("nodes", expanding=True)),
+        Post.role.in_(bindparam("roles", expanding=True)),
+        Member.reachable.is_(True),
+    )
+    .order_by(Post.node_id, Post.role != Role.lead.value)
+)
 
 
 @dataclass(frozen=True)
@@ -160,14 +200,7 @@ async def readers_at(
     if not node_ids:
         return {}
     rows = await session.execute(
-        select(Post.node_id, Member.telegram_id, Member.id)
-        .join(Member, Member.id == Post.holder_id)
-        .where(
-            Post.node_id.in_(sorted(node_ids)),
-            Post.role.in_([role.value for role in roles]),
-            Member.reachable.is_(True),
-        )
-        .order_by(Post.node_id, Post.role != Role.lead.value)
+        _READERS, {"nodes": sorted(node_ids), "roles": [role.value for role in roles]}
     )
     readers: dict[int, list[Recipient]] = defaultdict(list)
     for node_id, telegram_id, member_id in rows:
@@ -259,16 +292,19 @@ async def unit_posts(
     }
 
 
+_UNIT_LEADS = (
+    select(Post.node_id, Member.name, Member.reachable)
+    .outerjoin(Member, Member.id == Post.holder_id)
+    .where(Post.node_id.in_(bindparam("units", expanding=True)), Post.role == Role.lead.value)
+)
+
+
 async def unit_leads(session: AsyncSession, unit_ids: Collection[int]) -> dict[int, PostStatus]:
     """Unit id → the state of its lead post, for each of ``unit_ids`` that has one: who is
     there to chase (a building lead's message names no officer)."""
     if not unit_ids:
         return {}
-    rows = await session.execute(
-        select(Post.node_id, Member.name, Member.reachable)
-        .outerjoin(Member, Member.id == Post.holder_id)
-        .where(Post.node_id.in_(sorted(unit_ids)), Post.role == Role.lead.value)
-    )
+    rows = await session.execute(_UNIT_LEADS, {"units": sorted(unit_ids)})
     vacant = PostStatus(Role.lead, PostState.vacant, None)
     return {
         unit_id: _status(Role.lead, name, reachable) if name is not None else vacant

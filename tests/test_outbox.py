@@ -6,7 +6,7 @@ from datetime import timedelta
 from sqlalchemy import event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.base import utcnow
+from models.base import as_utc, utcnow
 from models.messages import Action, ActionKind, NoticeBody, PostRef, Text, decode, encode
 from models.org import Member
 from models.outbox.delivery import (
@@ -246,6 +246,32 @@ async def test_a_county_wide_notice_is_one_bulk_insert(session: AsyncSession) ->
     await session.commit()
     count = await session.scalar(select(func.count()).select_from(OutboxMessage))
     assert count == 8_202
+
+
+async def test_rows_of_different_kinds_and_times_keep_every_column(
+    session: AsyncSession,
+) -> None:
+    later = utcnow() + timedelta(minutes=5)
+    messages = [
+        say(-1_001_234_567_890, "group", priority=3, source="alert:1"),
+        OutgoingMessage(chat_id=7, content=NoticeBody(4), member_id=None, source="notice:4"),
+        say(8, "held", dedupe_key="held:8", not_before=later),
+        say(9, '引号 " and \\ and \n', priority=3, source="alert:1"),
+    ]
+    await enqueue(session, messages)
+    await session.commit()
+    group, notice, held, quoted = await rows(session)
+    assert (group.chat_id, group.priority, group.source, group.kind) == (
+        -1_001_234_567_890,
+        3,
+        "alert:1",
+        "text",
+    )
+    assert (notice.kind, notice.payload, notice.member_id) == ("notice", {"notice": 4}, None)
+    assert (held.dedupe_key, as_utc(held.next_attempt_at)) == ("held:8", later)
+    assert as_utc(group.next_attempt_at) <= as_utc(held.next_attempt_at)
+    assert quoted.payload["params"]["text"] == '引号 " and \\ and \n'
+    assert {row.status for row in (group, notice, held, quoted)} == {"pending"}
 
 
 async def test_settled_messages_are_purged_after_their_retention(session: AsyncSession) -> None:
