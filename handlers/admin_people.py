@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import LOCALES, Raw, t
-from bot.invite_sheet import invite_sheet
 from handlers.contact import confirm_keyboard
 from handlers.filters import IsAdmin, private_buttons
 from handlers.ids import ROW_ID_MAX, RowId
@@ -35,6 +34,7 @@ from models.org import LEVELS, Node, Role
 from models.posts import node_by_path
 from models.refusals import Refused
 from models.seen_users import person_to_appoint
+from models.spreadsheets import xlsx_bytes
 from models.text import shown
 
 
@@ -80,7 +80,7 @@ async def invite(
     tokens = {row.post_id: row.token for row in rows}
     try:
         await message.answer_document(
-            BufferedInputFile(invite_sheet(rows), filename="invites.xlsx"),
+            BufferedInputFile(invite_sheet_in_readers_words(rows), filename="invites.xlsx"),
             caption=t("invite.sheet", count=len(rows), path=node.path),
         )
     except TelegramAPIError:
@@ -89,6 +89,20 @@ async def invite(
         await message.answer(t("invite.sheet_failed"))
         return
     await withdraw_earlier_invites(session, tokens, actor)
+
+
+def invite_sheet_in_readers_words(rows: list[InviteRow]) -> bytes:
+    """The invite sheet as its reader reads it: headings and every post's title in the
+    reader's language (单元长, not "unit lead"), beside whom the roster names and the link."""
+    columns = ("path", "post", "name", "phone", "link")
+    return xlsx_bytes(
+        tuple(t(f"invite.sheet_{column}") for column in columns),
+        (
+            (row.path, post_title(row.level, row.role), row.roster_name, row.roster_phone, row.link)
+            for row in rows
+        ),
+        title=t("invite.sheet_title"),
+    )
 
 
 def invite_text(row: InviteRow) -> str:

@@ -1,6 +1,9 @@
 """The single-post invite and the phone-mismatch review name whom the roster means for the
 post beside the link or the sharer, and every role in the reader's own words (#11 item 12)."""
 
+import io
+
+from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import Application
@@ -135,3 +138,34 @@ async def test_a_post_may_be_named_by_its_title(
     await admin.send("/invite")
     usage = (await reply_with(admin, "用法")).text or ""
     assert "单元长" in usage
+
+
+async def test_the_invite_sheet_speaks_the_readers_language(
+    emulator: TelegramEmulator,
+    application: Application,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await import_examples(session_factory)
+    admin = emulator.user(user_id=ADMIN_ID, first_name="指挥部", language_code="zh")
+    await admin.send(f"/invite {BUILDING}")
+    sheet = await admin.next_message(timeout=10)
+    assert sheet.document is not None, sheet.text
+    book = load_workbook(io.BytesIO(emulator.download(sheet.document)))
+    header, *rows = [list(row) for row in book.active.iter_rows(values_only=True)]
+    assert header == ["路径", "岗位", "名单姓名", "名单电话", "邀请链接"]
+    posts = {row[1] for row in rows}
+    assert "单元长" in posts and "楼栋长" in posts, posts
+    for row in rows:
+        no_internal_role(str(row[1]))
+        assert str(row[4]).startswith("https://t.me/") and "start=" in str(row[4])
+    roster_row = next(row for row in rows if row[0] == UNIT and row[1] == "单元长")
+    assert roster_row[2] == ROSTER_NAME and ROSTER_DIGITS in str(roster_row[3])
+
+    await switch_to_english(admin)
+    await admin.send(f"/invite {UNIT}")
+    english = await admin.next_message(timeout=10)
+    assert english.document is not None, english.text
+    book = load_workbook(io.BytesIO(emulator.download(english.document)))
+    header, *rows = [list(row) for row in book.active.iter_rows(values_only=True)]
+    assert header == ["Path", "Post", "Roster name", "Roster phone", "Invite link"]
+    assert {row[1] for row in rows} <= {"unit lead", "social officer"}, rows
