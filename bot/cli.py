@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     except CommandFailed as error:
         return _fail(error.message, error.code, secrets)
     except (OSError, SQLAlchemyError) as error:
+        if not _from_database(error):
+            # A port already taken, a file that cannot be written: said as it is.
+            return _fail(str(error), EXIT_FAILED, secrets)
         where = make_url(config.database.url).render_as_string(hide_password=True)
         reason = getattr(error, "orig", None) or error
         return _fail(f"cannot use the database {where}: {reason}", EXIT_FAILED, secrets)
@@ -138,6 +141,25 @@ def main(argv: list[str] | None = None) -> int:
         )
     except KeyboardInterrupt:
         return EXIT_FAILED
+
+
+# Where an error raised unwrapped (a refused connection is a plain OSError) comes from the
+# database: its drivers, SQLAlchemy, the migrations and Wuji's engine set-up.
+DATABASE_MODULES = ("sqlalchemy", "asyncpg", "aiosqlite", "sqlite3", "alembic", "models.db")
+
+
+def _from_database(error: BaseException) -> bool:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(error, SQLAlchemyError):
+        return True
+    frame = error.__traceback__
+    while frame is not None:
+        module = str(frame.tb_frame.f_globals.get("__name__", ""))
+        if any(module == name or module.startswith(f"{name}.") for name in DATABASE_MODULES):
+            return True
+        frame = frame.tb_next
+    return False
 
 
 def _fail(message: str, code: int, secrets: list[str]) -> int:

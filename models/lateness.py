@@ -156,9 +156,7 @@ async def missing_rooms(
 
 
 @lru_cache
-def _missing_rooms_statement(
-    level: Level | None, within: bool, among: bool
-) -> Select[int, str]:
+def _missing_rooms_statement(level: Level | None, within: bool, among: bool) -> Select[int, str]:
     return (
         select(HouseholdReport.unit_id, Household.room)
         .join(Household, Household.id == HouseholdReport.household_id)

@@ -162,3 +162,21 @@ def test_import_progress_bars_are_drawn_on_a_terminal(monkeypatch: pytest.Monkey
     drawn = terminal.getvalue()
     assert "reading households.csv" in drawn and "3/3" in drawn
     assert "writing" in drawn and "2/2" in drawn
+
+
+async def _port_taken(_config: object, _arguments: object) -> int:
+    raise OSError(98, "error while attempting to bind on address ('127.0.0.1', 8080)")
+
+
+def test_a_refusal_outside_the_database_is_not_blamed_on_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'wuji.sqlite3'}")
+    monkeypatch.setitem(cli.COMMANDS, "status", (__name__, "_port_taken"))
+    assert cli.main(["status"]) == 1
+    printed = capsys.readouterr().err
+    assert "bind on address ('127.0.0.1', 8080)" in printed
+    assert "database" not in printed and "Traceback" not in printed
