@@ -2,6 +2,7 @@
 real exit codes, and never a traceback. Every failure is one line naming its cause and
 its fix."""
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -206,3 +207,40 @@ def test_a_database_of_a_newer_version_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     line = one_line(result.stderr)
     assert "'9999'" in line and "written by a newer Wuji" in line
+
+
+async def test_run_with_a_token_telegram_refuses_is_exit_2_naming_the_token_setting(
+    tmp_path: Path,
+) -> None:
+    from tests.emulator import TelegramEmulator
+
+    async with TelegramEmulator(token="654321:the-bots-real-token") as emulator:
+        environment = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in {"BOT_TOKEN", "DATABASE_URL", "TELEGRAM_API_SERVER"}
+        }
+        environment.update(
+            PYTHONPATH=str(ROOT),
+            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'wuji.db'}",
+            BOT_TOKEN=TOKEN,
+            TELEGRAM_API_SERVER=emulator.base_url,
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            cwd=tmp_path,
+            env=environment,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    stderr = err.decode()
+    assert process.returncode == 2, stderr
+    assert "Traceback" not in stderr
+    failures = [line for line in stderr.splitlines() if line.startswith("wuji: ")]
+    assert len(failures) == 1, stderr
+    assert "refuses the bot token" in failures[0] and "BOT_TOKEN" in failures[0]
+    assert TOKEN not in stderr and "AAHsecret" not in stderr
