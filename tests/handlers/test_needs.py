@@ -4,7 +4,6 @@ refused; an overdue ticket climbs once; a group chat never sees one."""
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -101,9 +100,6 @@ async def test_a_need_is_taken_resolved_and_confirmed(
     assert emulator.bot_messages(GROUP_ID) == []
 
 
-# It once waited for "办理结果", which the ticket's own text holds too, and typed the note
-# before the ask. Reruns twice while it proves steady; a real break still fails all three.
-@pytest.mark.flaky(reruns=2)
 async def test_a_need_not_solved_is_reopened_for_the_grid(
     emulator: TelegramEmulator,
     application: Application,
