@@ -34,8 +34,8 @@ from models.lateness import (
     PostStatus,
     Rollup,
     late_units,
+    late_units_with_rooms,
     missing_in,
-    missing_rooms,
     readers_at,
     roll_up,
     unit_leads,
@@ -176,6 +176,8 @@ class Told:
     # that far (its units have all reported), and whether more nodes wait beyond it.
     through: int | None
     complete: bool
+    # At the unit level: each unit's missing rooms, read with its count.
+    rooms: Mapping[int, list[str]] = field(default_factory=dict)
 
 
 async def record(
@@ -259,18 +261,17 @@ async def _next_nodes(
     )
     step_ids = {node_id: step_id for node_id, step_id in rows}
     told = sorted(step_ids)[:limit]
+    through, complete = (told[-1] if told else after), len(step_ids) <= limit
+    if step.level is Level.unit:
+        units, rooms = await late_units_with_rooms(session, round_id, told)
+        groups = [Rollup(unit.unit_id, unit.path, [unit]) for unit in units]
+        return Told(sorted(groups, key=_node), {}, through, complete, rooms)
     units = await late_units(session, round_id, step.level, among=told) if told else []
-    groups = (
-        [Rollup(unit.unit_id, unit.path, [unit]) for unit in units]
-        if step.level is Level.unit
-        else roll_up(units, step.level)
-    )
-    return Told(
-        sorted(groups, key=lambda group: group.node_id),
-        step_ids if step.level is not Level.unit else {},
-        through=told[-1] if told else after,
-        complete=len(step_ids) <= limit,
-    )
+    return Told(sorted(roll_up(units, step.level), key=_node), step_ids, through, complete)
+
+
+def _node(group: Rollup) -> int:
+    return group.node_id
 
 
 async def queue(
@@ -339,21 +340,16 @@ class _Writer:
         self, ladder: Ladder, step: LadderStep, report_round: ReportRound, source: str
     ) -> None:
         self.ladder = ladder
-        self.round_id = report_round.id
         self.source = source
         self.step = step
         self.composer = Composer(step, report_round, ladder.timezone)
 
     async def rows(self, session: AsyncSession, told: Told) -> list[dict[str, Any]]:
-        step, round_id, groups = self.step, self.round_id, told.groups
+        step, groups = self.step, told.groups
         roles = (Role.lead, Role.officer) if step.officers else (Role.lead,)
         readers_of = await readers_at(session, [group.node_id for group in groups], roles)
-        rooms: Mapping[int, list[str]] = {}
         leads: Mapping[int, PostStatus] = {}
-        if step.level is Level.unit:
-            unit_ids = [group.node_id for group in groups]
-            rooms = await missing_rooms(session, round_id, unit_ids=unit_ids)
-        elif step.level is Level.building:
+        if step.level is Level.building:
             unit_ids = [unit.unit_id for group in groups for unit in group.units]
             leads = await unit_leads(session, unit_ids)
         # Queued now, whatever moment the sweep stands for, as ``enqueue`` queues.
@@ -367,7 +363,7 @@ class _Writer:
             if not readers:
                 continue
             if step.level is Level.unit:
-                content = self.composer.unit(group.units[0], rooms)
+                content = self.composer.unit(group.units[0], told.rooms)
             else:
                 content = self.composer.above(group, leads)
             step_id = told.step_ids.get(group.node_id)

@@ -164,6 +164,44 @@ def _missing_rooms_statement(level: Level | None, within: bool, among: bool) -> 
     )
 
 
+async def late_units_with_rooms(
+    session: AsyncSession, round_id: int, unit_ids: Collection[int]
+) -> tuple[list[LateUnit], dict[int, list[str]]]:
+    """``late_units`` among ``unit_ids`` and their ``missing_rooms``, from one read of the
+    missing households (a unit's count is its rooms'): what the unit step of the ladder
+    tells each unit lead."""
+    rows = await session.execute(
+        _UNITS_WITH_ROOMS, {"round_id": round_id, "among": sorted(unit_ids)}
+    )
+    units: dict[int, tuple[int, int, int, str]] = {}
+    rooms: dict[int, list[str]] = defaultdict(list)
+    for unit_id, building_id, grid_id, zone_id, path, room in rows:
+        if unit_id not in units:
+            units[unit_id] = (building_id, grid_id, zone_id, path)
+        rooms[unit_id].append(room)
+    for unit_rooms in rooms.values():
+        unit_rooms.sort(key=_room_key)
+    late = [
+        LateUnit(unit_id, *ancestors, len(rooms[unit_id])) for unit_id, ancestors in units.items()
+    ]
+    return sorted(late, key=lambda unit: unit.path), rooms
+
+
+_UNITS_WITH_ROOMS = (
+    select(
+        HouseholdReport.unit_id,
+        HouseholdReport.building_id,
+        HouseholdReport.grid_id,
+        HouseholdReport.zone_id,
+        Node.path,
+        Household.room,
+    )
+    .join(Household, Household.id == HouseholdReport.household_id)
+    .join(Node, Node.id == HouseholdReport.unit_id)
+    .where(*_missing_where(Level.unit, False, True, "unit_id"))
+)
+
+
 # Rooms repeat from unit to unit ("101", "102" …): each is parsed once per process.
 _room_key = lru_cache(maxsize=4096)(room_order)
 

@@ -11,8 +11,10 @@ import models.chase_sweep as chase_sweep
 from models.chase import ChaseRun, ChaseStep
 from models.chase_sweep import sweep
 from models.forms import Form
-from models.org import Node
+from models.lateness import late_units, late_units_with_rooms, missing_rooms
+from models.org import Level, Node
 from models.outbox.table import OutboxMessage, OutboxStatus
+from models.rounds import HouseholdReport, ReportStatus
 from tests.test_chase import (
     LADDER,
     UNIT_1,
@@ -165,3 +167,30 @@ async def test_each_node_told_is_recorded_with_its_late_units_and_households_of_
         "unit+0": 3,
         "unit-60": 0,
     }
+
+
+async def test_a_unit_chunks_late_units_and_rooms_are_those_read_apart(
+    session: AsyncSession, form: Form
+) -> None:
+    report_round = await county(session, form)
+    await report_all_but(session, report_round.id, UNIT_1, UNIT_2, UNIT_3)
+    # One household of UNIT_2 reports: its count and rooms drop by one.
+    unit_2 = await session.scalar(select(Node.id).where(Node.path == UNIT_2))
+    first = await session.scalar(
+        select(HouseholdReport.id)
+        .where(HouseholdReport.round_id == report_round.id, HouseholdReport.unit_id == unit_2)
+        .order_by(HouseholdReport.id)
+        .limit(1)
+    )
+    await session.execute(
+        update(HouseholdReport)
+        .where(HouseholdReport.id == first)
+        .values(status=ReportStatus.reported)
+    )
+    ids = list(await session.scalars(select(Node.id).where(Node.level == "unit")))
+    units, rooms = await late_units_with_rooms(session, report_round.id, ids)
+    assert [unit.path for unit in units] == sorted([UNIT_1, UNIT_2, UNIT_3])
+    assert units == await late_units(session, report_round.id, Level.unit, among=ids)
+    assert rooms == await missing_rooms(session, report_round.id, unit_ids=ids)
+    assert all(unit.missing == len(rooms[unit.unit_id]) > 0 for unit in units)
+    assert await late_units_with_rooms(session, report_round.id, []) == ([], {})
