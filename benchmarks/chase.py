@@ -31,6 +31,7 @@ from pathlib import Path
 from sqlalchemy import delete, event, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.app import settle_memory
 from bot.forms import DEFAULT_FORM_PATH
 from models.chase import ChaseRun, ChaseStep, Ladder
 from models.chase_sweep import sweep
@@ -104,6 +105,7 @@ class Timing:
 
 async def time_ladder(scale: int, runs: int, directory: Path) -> Timing:
     engine, factory, households, round_id = await county(directory, scale)
+    settle_memory()  # as `python -m bot run` does once started
     due = datetime.fromisoformat("2026-12-05T02:00:00+00:00")
     ladder = Ladder(timezone="Asia/Shanghai")
     figures: dict[str, list[float]] = {}
