@@ -14,7 +14,8 @@ from models.access import scope_of
 from models.audit import record
 from models.base import as_utc, utcnow
 from models.chase import ChaseStep
-from models.chase_sweep import CHASE_PRIORITY, MAX_ROOMS
+from models.chase_sweep import CHASE_PRIORITY
+from models.chase_texts import MAX_ROOMS
 from models.lateness import holders_at_nodes, late_units, missing_rooms
 from models.messages import Term, Text
 from models.org import Level, Member, Node, Role

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.alerts import Alert
 from models.base import Base, utcnow
 from models.charts import purge_charts, store_chart
-from models.chase_sweep import capped, insert_ignoring
+from models.chase_sweep import insert_ignoring
+from models.chase_texts import capped
 from models.lateness import LateUnit, late_units
 from models.messages import Chart, Param, Term, Text, TextList
 from models.needs import UNSETTLED, Need
