@@ -8,6 +8,9 @@ import logging
 # scheduled run every few seconds, per update handled, per web request. At any level but
 # DEBUG they show from WARNING up (errors and missed runs still show).
 ROUTINE_LOGGERS = ("alembic", "apscheduler", "aiogram.event", "aiohttp.access")
+# A line per database operation, at DEBUG: it would bury Wuji's own debug lines (and its
+# worker threads go on writing after a test's captured stream is closed).
+DRIVER_LOGGERS = ("aiosqlite",)
 
 
 class RedactFilter(logging.Filter):
@@ -47,3 +50,5 @@ def setup_logging(level: str, secrets: list[str]) -> None:
     routine = logging.DEBUG if level == "DEBUG" else logging.WARNING
     for name in ROUTINE_LOGGERS:
         logging.getLogger(name).setLevel(routine)
+    for name in DRIVER_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelName(level)))

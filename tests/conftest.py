@@ -9,6 +9,7 @@ touch each other's tables.
 """
 
 import asyncio
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -19,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.logging_setup import DRIVER_LOGGERS, ROUTINE_LOGGERS
 from models.db import create_engine, create_session_factory, is_sqlite
 from models.migrate import upgrade
 
@@ -76,3 +78,18 @@ async def session(
 ) -> AsyncIterator[AsyncSession]:
     async with session_factory() as session:
         yield session
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """``setup_logging`` (and an in-process ``bot.cli.main``) sets the process's logging:
+    it is put back after the test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    names = (*ROUTINE_LOGGERS, *DRIVER_LOGGERS)
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, saved in levels.items():
+        logging.getLogger(name).setLevel(saved)

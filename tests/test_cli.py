@@ -168,6 +168,7 @@ async def _port_taken(_config: object, _arguments: object) -> int:
     raise OSError(98, "error while attempting to bind on address ('127.0.0.1', 8080)")
 
 
+@pytest.mark.usefixtures("restored_logging")
 def test_a_refusal_outside_the_database_is_not_blamed_on_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -2,14 +2,13 @@
 a line per notice sent, and the hourly traffic line."""
 
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.logging_setup import ROUTINE_LOGGERS, setup_logging
+from bot.logging_setup import setup_logging
 from models.base import utcnow
 from models.notices import NoticeDraft, create_notice
 from models.outbox.table import OutboxMessage, OutboxStatus, enqueue
@@ -18,18 +17,6 @@ from models.updates import claim_update
 from scheduler.jobs import log_traffic
 from tests.fixtures import say
 from tests.test_notices import ADMIN, COUNTY_WIDE, county
-
-
-@pytest.fixture
-def restored_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    levels = {name: logging.getLogger(name).level for name in ROUTINE_LOGGERS}
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    for name, routine in levels.items():
-        logging.getLogger(name).setLevel(routine)
 
 
 @pytest.mark.usefixtures("restored_logging")
@@ -48,6 +35,16 @@ def test_at_debug_the_routine_lines_show_too() -> None:
     setup_logging("DEBUG", [])
     assert logging.getLogger("apscheduler.executors.default").isEnabledFor(logging.INFO)
     assert logging.getLogger("alembic.runtime.migration").isEnabledFor(logging.DEBUG)
+
+
+@pytest.mark.usefixtures("restored_logging")
+@pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARNING"])
+def test_the_database_drivers_trace_stays_out_of_debug_logs(level: str) -> None:
+    setup_logging(level, [])
+    driver = logging.getLogger("aiosqlite")
+    assert not driver.isEnabledFor(logging.DEBUG)
+    assert driver.isEnabledFor(logging.WARNING)
+    assert driver.isEnabledFor(logging.INFO) == (level != "WARNING")
 
 
 async def test_a_notice_sent_is_a_line_in_the_log(
