@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Config
 from bot.i18n import LOCALES, Raw, t
 from handlers.contact import confirm_keyboard
-from handlers.filters import IsAdmin, private_buttons
+from handlers.filters import IsAdmin, Matches, private_buttons
 from handlers.ids import ROW_ID_MAX, RowId
 from handlers.rendering import answer_in_parts, describe_post, post_title
 from models.access import scope_of
@@ -338,13 +338,13 @@ def audit_row(entry: AuditView, zone: ZoneInfo) -> str:
 def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(Matches(F.chat.type == "private"))
     router.message.register(invite, Command("invite"))
     router.message.register(admin_command_refused, ADMIN_COMMANDS, ~IsAdmin())
     router.callback_query.register(admin_button_refused, RevokeStep.filter(), ~IsAdmin())
     # Everything past here is the command centre's alone, whatever is registered later.
     admin = Router(name=f"{__name__}.admin")
-    admin.message.filter(F.chat.type == "private", IsAdmin())
+    admin.message.filter(Matches(F.chat.type == "private"), IsAdmin())
     admin.callback_query.filter(IsAdmin())
     admin.message.register(revoke, Command("revoke"))
     private = private_buttons(admin, RevokeStep)

@@ -4,7 +4,7 @@ voice message; and the "I'll handle it" button on every alert."""
 import html
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Config
 from bot.i18n import t
 from handlers.actions import AlertAck
-from handlers.filters import private_buttons
+from handlers.filters import NOT_A_COMMAND, Matches, private_buttons
 from handlers.ids import RowId
 from handlers.rendering import post_button_text
 from models.alerts import (
@@ -221,14 +221,20 @@ async def post_expected(message: Message) -> None:
 def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(Matches(F.chat.type == "private"))
     router.message.register(start_alert, Command("alert"))
-    router.message.register(post_expected, Alerting.post, ~F.text.startswith("/"))
-    router.message.register(text_given, Alerting.content, F.text, ~F.text.startswith("/"))
-    router.message.register(media_given, Alerting.content, F.photo | F.voice | F.video | F.document)
-    router.message.register(content_expected, Alerting.content, ~F.text)
+    router.message.register(post_expected, StateFilter(Alerting.post), NOT_A_COMMAND)
+    router.message.register(
+        text_given, StateFilter(Alerting.content), Matches(F.text), NOT_A_COMMAND
+    )
+    router.message.register(
+        media_given,
+        StateFilter(Alerting.content),
+        Matches(F.photo | F.voice | F.video | F.document),
+    )
+    router.message.register(content_expected, StateFilter(Alerting.content), Matches(~F.text))
     # Alerts reach people in private chats only; a press from a group is forged.
     private = private_buttons(router, AlertAck, AlertPost)
-    private.callback_query.register(post_chosen, Alerting.post, AlertPost.filter())
+    private.callback_query.register(post_chosen, StateFilter(Alerting.post), AlertPost.filter())
     private.callback_query.register(acknowledged, AlertAck.filter())
     return router

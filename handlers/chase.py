@@ -18,7 +18,7 @@ from bot.forms import round_schedule
 from bot.i18n import t
 from handlers.actions import LateNudge
 from handlers.directory import caller_scope, visible_node
-from handlers.filters import private_buttons
+from handlers.filters import Matches, private_buttons
 from handlers.ids import Number
 from handlers.rendering import answer_in_parts, clip_html, post_title
 from models.access import Scope, scope_of
@@ -195,7 +195,7 @@ def _sees_parent(scope: Scope, node: Node) -> bool:
 def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
-    router.message.filter(F.chat.type == ChatType.PRIVATE)
+    router.message.filter(Matches(F.chat.type == ChatType.PRIVATE))
     router.message.register(late_command, Command("late"))
     private = private_buttons(router, LateDrill, LateNudge)
     private.callback_query.register(drilled, LateDrill.filter())

@@ -21,7 +21,7 @@ from bot.config import Config
 from bot.i18n import t
 from handlers.actions import ClaimDecision, ClaimWithdraw
 from handlers.directory import caller_scope
-from handlers.filters import private_buttons
+from handlers.filters import Matches, private_buttons
 from handlers.rendering import clip_html, describe_post
 from models.access import scope_of
 from models.claims import (
@@ -179,7 +179,9 @@ async def claim_withdrawn(
 def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
-    router.message.register(list_open_claims, F.chat.type == ChatType.PRIVATE, Command("claims"))
+    router.message.register(
+        list_open_claims, Matches(F.chat.type == ChatType.PRIVATE), Command("claims")
+    )
     # A volunteer's name and phone, and one's own claim: private chat only.
     private = private_buttons(router, ClaimDecision, ClaimWithdraw)
     private.callback_query.register(claim_decided, ClaimDecision.filter())

@@ -8,7 +8,7 @@ from contextlib import suppress
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.filters import CommandObject, CommandStart
+from aiogram.filters import CommandObject, CommandStart, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -28,7 +28,7 @@ from bot.fsm_storage import commit_fsm_writes
 from bot.i18n import locale_for_language_code, t
 from handlers.actions import ClaimWithdraw
 from handlers.contact import confirm_keyboard, contact_keyboard, is_own_contact
-from handlers.filters import private_buttons
+from handlers.filters import NOT_A_COMMAND, Matches, private_buttons
 from handlers.rendering import describe_post
 from handlers.vacancies import VacancyPick
 from models.claims import (
@@ -42,7 +42,7 @@ from models.claims import (
 
 logger = logging.getLogger(__name__)
 
-IN_PRIVATE = F.chat.type == ChatType.PRIVATE
+IN_PRIVATE = Matches(F.chat.type == ChatType.PRIVATE)
 # ``claim_`` and a claim link's token (deep-link payloads are [A-Za-z0-9_-]{1,64}).
 CLAIM_PREFIX = "claim_"
 CLAIM_PAYLOAD = r"^claim_[A-Za-z0-9_-]{1,58}$"
@@ -230,15 +230,21 @@ def setup() -> Router:
     )
     # The conversation's own buttons, in the volunteer's private chat only.
     private = private_buttons(router, ClaimStep)
-    router.message.register(claim_contact_shared, Claiming.waiting_for_contact, F.contact)
     router.message.register(
-        claim_contact_expected, Claiming.waiting_for_contact, ~F.text.startswith("/")
+        claim_contact_shared, StateFilter(Claiming.waiting_for_contact), Matches(F.contact)
     )
     router.message.register(
-        claim_confirmation_expected, Claiming.waiting_for_confirmation, ~F.text.startswith("/")
+        claim_contact_expected,
+        StateFilter(Claiming.waiting_for_contact),
+        NOT_A_COMMAND,
+    )
+    router.message.register(
+        claim_confirmation_expected,
+        StateFilter(Claiming.waiting_for_confirmation),
+        NOT_A_COMMAND,
     )
     private.callback_query.register(
-        claim_confirmed, Claiming.waiting_for_confirmation, ClaimStep.filter()
+        claim_confirmed, StateFilter(Claiming.waiting_for_confirmation), ClaimStep.filter()
     )
     private.callback_query.register(claim_button_out_of_conversation, ClaimStep.filter())
     return router

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.commands import ADMIN_COMMANDS, GROUP_COMMANDS
 from bot.config import Config
 from bot.i18n import t
+from handlers.filters import Matches
 from models.access import scope_of
 
 
@@ -66,13 +67,15 @@ def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
     router.message.register(
-        start_without_invite, CommandStart(deep_link=False), F.text.regexp(r"^/start(@\w+)?\s*$")
+        start_without_invite,
+        CommandStart(deep_link=False),
+        Matches(F.text.regexp(r"^/start(@\w+)?\s*$")),
     )
     router.message.register(show_help, Command("help"))
     router.message.register(
         private_only_in_group,
         Command(*PRIVATE_ONLY),
-        F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}),
+        Matches(F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})),
     )
     router.message.register(cancel, Command("cancel"))
     router.message.register(start_with_unknown_payload, CommandStart())

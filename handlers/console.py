@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import t
+from handlers.filters import Matches
 from models.access import scope_of
 from models.console_auth import issue_link
 from models.org import Member
@@ -47,6 +48,6 @@ async def console_link(
 
 def setup() -> Router:
     router = Router(name=__name__)
-    router.message.filter(F.chat.type == ChatType.PRIVATE)
+    router.message.filter(Matches(F.chat.type == ChatType.PRIVATE))
     router.message.register(console_link, Command("console"))
     return router

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import t
-from handlers.filters import private_buttons
+from handlers.filters import Matches, private_buttons
 from handlers.ids import RowId
 from handlers.rendering import answer_in_parts, clip_html, post_title
 from handlers.tree_view import TreeOpen, tree_view
@@ -245,7 +245,7 @@ async def lead_text(session: AsyncSession, member: Member | None) -> str:
 def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(Matches(F.chat.type == "private"))
     router.message.register(tree, Command("tree"))
     router.message.register(whois, Command("whois"))
     router.message.register(my_lead, Command("mylead"))

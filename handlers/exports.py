@@ -14,14 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Config
 from bot.i18n import t
 from handlers.directory import caller_scope, visible_node
+from handlers.filters import Matches
 from handlers.rendering import clip_html
 from models.exports import export_round, export_sheets
 from models.org import Node
 from models.round_status import latest_round
 from models.spreadsheets import workbook_bytes
 
-IN_GROUP = F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})
-IN_PRIVATE = F.chat.type == ChatType.PRIVATE
+IN_GROUP = Matches(F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}))
+IN_PRIVATE = Matches(F.chat.type == ChatType.PRIVATE)
 
 
 async def export_command(

@@ -4,6 +4,7 @@ from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message
 
 from bot.i18n import t
+from handlers.filters import Matches
 
 
 async def unknown_command(message: Message) -> None:
@@ -22,7 +23,9 @@ async def stale_button(callback: CallbackQuery) -> None:
 def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
-    router.message.register(unknown_command, F.chat.type == "private", F.text.startswith("/"))
-    router.message.register(outside_conversation, F.chat.type == "private")
+    router.message.register(
+        unknown_command, Matches(F.chat.type == "private"), Matches(F.text.startswith("/"))
+    )
+    router.message.register(outside_conversation, Matches(F.chat.type == "private"))
     router.callback_query.register(stale_button)
     return router

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import t
+from handlers.filters import Matches
 from handlers.ids import RowId
 from models.access import scope_of
 from models.groups import (
@@ -38,8 +39,8 @@ from models.groups import (
 from models.posts import node_by_path
 from models.text import has_control_characters, shown
 
-IN_GROUP = F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})
-IN_PRIVATE = F.chat.type == ChatType.PRIVATE
+IN_GROUP = Matches(F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}))
+IN_PRIVATE = Matches(F.chat.type == ChatType.PRIVATE)
 
 
 class BindPick(CallbackData, prefix="gbind"):
@@ -157,11 +158,11 @@ async def unbind_command(message: Message, session: AsyncSession, config: Config
 def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
-    router.my_chat_member.filter(F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}))
+    router.my_chat_member.filter(Matches(F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})))
     router.my_chat_member.register(bot_added, ChatMemberUpdatedFilter(JOIN_TRANSITION))
     router.my_chat_member.register(bot_removed, ChatMemberUpdatedFilter(LEAVE_TRANSITION))
-    router.message.register(group_migrated, IN_GROUP, F.migrate_to_chat_id)
-    router.message.register(supergroup_created, IN_GROUP, F.migrate_from_chat_id)
+    router.message.register(group_migrated, IN_GROUP, Matches(F.migrate_to_chat_id))
+    router.message.register(supergroup_created, IN_GROUP, Matches(F.migrate_from_chat_id))
     router.message.register(group_command_in_private, IN_PRIVATE, Command("bind", "unbind"))
     router.message.register(bind_command, IN_GROUP, Command("bind"))
     router.callback_query.register(bind_picked, BindPick.filter())

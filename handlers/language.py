@@ -9,6 +9,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import LOCALES, t
+from handlers.filters import Matches
 from models.members import set_locale
 
 LANGUAGE_NAMES = {"zh_Hans": "简体中文", "en": "English"}
@@ -47,7 +48,7 @@ async def language_chosen(
 def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(Matches(F.chat.type == "private"))
     router.message.register(choose_language, Command("lang"))
     router.callback_query.register(language_chosen, LanguageChoice.filter())
     return router

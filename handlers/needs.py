@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command
+from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -19,7 +19,7 @@ from bot.config import Config
 from bot.i18n import t
 from handlers.actions import NEED_STEPS, NeedPress, button
 from handlers.directory import caller_scope
-from handlers.filters import private_buttons
+from handlers.filters import NOT_A_COMMAND, Matches, private_buttons
 from handlers.ids import Number, RowId
 from handlers.rendering import clip_html
 from models.access import scope_of
@@ -264,10 +264,15 @@ async def text_expected(message: Message) -> None:
 def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(Matches(F.chat.type == "private"))
     router.message.register(list_needs, Command("needs"))
-    router.message.register(resolution_given, Resolving.note, F.text, ~F.text.startswith("/"))
-    router.message.register(text_expected, Resolving.note, ~F.text)
+    router.message.register(
+        resolution_given,
+        StateFilter(Resolving.note),
+        Matches(F.text),
+        NOT_A_COMMAND,
+    )
+    router.message.register(text_expected, StateFilter(Resolving.note), Matches(~F.text))
     # Tickets carry household needs: their buttons work in private chats only.
     private = private_buttons(router, NeedsPage, NeedOpen, NeedPress)
     private.callback_query.register(page_turned, NeedsPage.filter())

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Config
 from bot.i18n import Raw, t
 from handlers.actions import button
-from handlers.filters import private_buttons
+from handlers.filters import NOT_A_COMMAND, Matches, private_buttons
 from handlers.ids import Number
 from models.access import Scope, scope_of
 from models.base import utcnow
@@ -366,27 +366,40 @@ async def time_expected(message: Message, config: Config) -> None:
 def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(Matches(F.chat.type == "private"))
     router.message.register(
-        start_composing, Command("notice"), F.text.regexp(r"^/notice(@\w+)?\s*$")
+        start_composing, Command("notice"), Matches(F.text.regexp(r"^/notice(@\w+)?\s*$"))
     )
-    router.message.register(text_content, Composing.content, F.text, ~F.text.startswith("/"))
-    router.message.register(forwarded_content, Composing.content, ~F.text)
-    router.message.register(scope_typed, Composing.scope, F.text, ~F.text.startswith("/"))
-    router.message.register(time_typed, Composing.time, F.text, ~F.text.startswith("/"))
+    router.message.register(
+        text_content,
+        StateFilter(Composing.content),
+        Matches(F.text),
+        NOT_A_COMMAND,
+    )
+    router.message.register(forwarded_content, StateFilter(Composing.content), Matches(~F.text))
+    router.message.register(
+        scope_typed, StateFilter(Composing.scope), Matches(F.text), NOT_A_COMMAND
+    )
+    router.message.register(time_typed, StateFilter(Composing.time), Matches(F.text), NOT_A_COMMAND)
     # The author's scope and draft: private chat only.
     private = private_buttons(
         router, ScopeChoice, LevelToggle, AckChoice, WhenChoice, ConfirmChoice
     )
-    private.callback_query.register(scope_pressed, Composing.scope, ScopeChoice.filter())
-    private.callback_query.register(level_toggled, Composing.levels, LevelToggle.filter())
-    private.callback_query.register(ack_chosen, Composing.ack, AckChoice.filter())
-    private.callback_query.register(when_chosen, Composing.when, WhenChoice.filter())
-    private.callback_query.register(confirmed, Composing.confirm, ConfirmChoice.filter())
-    router.message.register(buttons_expected, Composing.confirm, ~F.text.startswith("/"))
-    router.message.register(buttons_expected, Composing.when, ~F.text.startswith("/"))
-    router.message.register(buttons_expected, Composing.ack, ~F.text.startswith("/"))
-    router.message.register(buttons_expected, Composing.levels, ~F.text.startswith("/"))
-    router.message.register(buttons_expected, Composing.scope, ~F.text.startswith("/"))
-    router.message.register(time_expected, Composing.time, ~F.text.startswith("/"))
+    private.callback_query.register(
+        scope_pressed, StateFilter(Composing.scope), ScopeChoice.filter()
+    )
+    private.callback_query.register(
+        level_toggled, StateFilter(Composing.levels), LevelToggle.filter()
+    )
+    private.callback_query.register(ack_chosen, StateFilter(Composing.ack), AckChoice.filter())
+    private.callback_query.register(when_chosen, StateFilter(Composing.when), WhenChoice.filter())
+    private.callback_query.register(
+        confirmed, StateFilter(Composing.confirm), ConfirmChoice.filter()
+    )
+    router.message.register(buttons_expected, StateFilter(Composing.confirm), NOT_A_COMMAND)
+    router.message.register(buttons_expected, StateFilter(Composing.when), NOT_A_COMMAND)
+    router.message.register(buttons_expected, StateFilter(Composing.ack), NOT_A_COMMAND)
+    router.message.register(buttons_expected, StateFilter(Composing.levels), NOT_A_COMMAND)
+    router.message.register(buttons_expected, StateFilter(Composing.scope), NOT_A_COMMAND)
+    router.message.register(time_expected, StateFilter(Composing.time), NOT_A_COMMAND)
     return router

@@ -13,7 +13,7 @@ from bot.config import Config
 from bot.i18n import Raw, t
 from handlers.actions import NoticeAck, NoticeCancel, NoticeNudge, button
 from handlers.directory import caller_scope
-from handlers.filters import private_buttons
+from handlers.filters import Matches, private_buttons
 from handlers.rendering import answer_in_parts, plain_preview
 from models.access import scope_of
 from models.base import as_utc
@@ -195,7 +195,7 @@ async def nudge_pressed(
 def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(Matches(F.chat.type == "private"))
     # Notices reach groups without buttons: these are a member's own, in private chat.
     private = private_buttons(router, NoticeAck, NoticeCancel, NoticeNudge)
     private.callback_query.register(nudge_pressed, NoticeNudge.filter())
@@ -203,6 +203,6 @@ def setup() -> Router:
     private.callback_query.register(cancel_pressed, NoticeCancel.filter())
     router.message.register(list_notices, Command("notices"))
     router.message.register(
-        show_notice, Command("notice"), F.text.regexp(r"^/notice(@\w+)?\s+\d+\s*$")
+        show_notice, Command("notice"), Matches(F.text.regexp(r"^/notice(@\w+)?\s+\d+\s*$"))
     )
     return router

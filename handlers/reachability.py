@@ -8,6 +8,7 @@ from aiogram.types import ChatMemberUpdated
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
+from handlers.filters import Matches
 from models.members import set_reachable
 from models.org import Member
 
@@ -29,7 +30,7 @@ async def bot_unblocked(
 def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
-    router.my_chat_member.filter(F.chat.type == ChatType.PRIVATE)
+    router.my_chat_member.filter(Matches(F.chat.type == ChatType.PRIVATE))
     router.my_chat_member.register(bot_blocked, ChatMemberUpdatedFilter(LEAVE_TRANSITION))
     router.my_chat_member.register(bot_unblocked, ChatMemberUpdatedFilter(JOIN_TRANSITION))
     return router

@@ -5,7 +5,7 @@ from contextlib import suppress
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -21,7 +21,7 @@ from bot.config import Config
 from bot.i18n import locale_for_language_code, t
 from handlers.contact import confirm_keyboard, contact_keyboard, is_own_contact
 from handlers.directory import MyLeadOpen
-from handlers.filters import private_buttons
+from handlers.filters import NOT_A_COMMAND, Matches, private_buttons
 from handlers.ids import RowId
 from handlers.rendering import answer_in_parts, describe_post, post_button_text
 from models.invites import InviteStatus, check_invite, lookup_invite
@@ -236,23 +236,31 @@ async def leave(
 def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(Matches(F.chat.type == "private"))
     router.message.register(
         start_with_invite, CommandStart(deep_link=True, magic=F.args.regexp(INVITE_PAYLOAD))
     )
-    router.message.register(contact_shared, Registration.waiting_for_contact, F.contact)
     router.message.register(
-        contact_expected, Registration.waiting_for_contact, ~F.text.startswith("/")
+        contact_shared, StateFilter(Registration.waiting_for_contact), Matches(F.contact)
     )
     router.message.register(
-        confirmation_expected, Registration.waiting_for_confirmation, ~F.text.startswith("/")
+        contact_expected,
+        StateFilter(Registration.waiting_for_contact),
+        NOT_A_COMMAND,
+    )
+    router.message.register(
+        confirmation_expected,
+        StateFilter(Registration.waiting_for_confirmation),
+        NOT_A_COMMAND,
     )
     router.message.register(my_posts, Command("me"))
     router.message.register(choose_post_to_leave, Command("leave"))
     # The member's own registration and posts: private chat only.
     private = private_buttons(router, RegistrationStep, LeaveStep, LeaveCancel)
     private.callback_query.register(
-        registration_decided, Registration.waiting_for_confirmation, RegistrationStep.filter()
+        registration_decided,
+        StateFilter(Registration.waiting_for_confirmation),
+        RegistrationStep.filter(),
     )
     private.callback_query.register(
         registration_button_out_of_conversation, RegistrationStep.filter()

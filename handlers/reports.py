@@ -10,7 +10,7 @@ data.
 """
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Config
 from bot.forms import consequences, round_schedule
 from bot.i18n import t
+from handlers.filters import NOT_A_COMMAND, Matches
 from handlers.report_common import refuse, reporter_of, sheet_view, show
 from handlers.report_form import (
     Reporting,
@@ -266,9 +267,9 @@ async def _leave_form(state: FSMContext) -> None:
 def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(Matches(F.chat.type == "private"))
     # Household data is shown by editing the pressed message: never one in a group chat.
-    router.callback_query.filter(F.message.chat.type == "private")
+    router.callback_query.filter(Matches(F.message.chat.type == "private"))
     router.message.register(start_report, Command("report"))
     router.callback_query.register(unit_picked, UnitPick.filter())
     router.callback_query.register(household_picked, HouseholdPick.filter())
@@ -276,6 +277,6 @@ def setup() -> Router:
     router.callback_query.register(all_same_pressed, UnitAllSame.filter())
     router.callback_query.register(field_pressed, FieldAnswer.filter())
     router.callback_query.register(confirm_pressed, FormConfirm.filter())
-    router.message.register(field_typed, Reporting.field, ~F.text.startswith("/"))
-    router.message.register(summary_typed, Reporting.confirm, ~F.text.startswith("/"))
+    router.message.register(field_typed, StateFilter(Reporting.field), NOT_A_COMMAND)
+    router.message.register(summary_typed, StateFilter(Reporting.confirm), NOT_A_COMMAND)
     return router

@@ -8,7 +8,7 @@ from the command centre after sending /import cannot finish the import.
 from io import BytesIO
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, Message
@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import t
-from handlers.filters import IsAdmin
+from handlers.filters import NOT_A_COMMAND, IsAdmin, Matches
 from models.roster import (
     ImportReport,
     RosterLimits,
@@ -159,14 +159,19 @@ def _summary(name: str, report: ImportReport) -> str:
 def setup() -> Router:
     """This feature's router, new on every call (a test or a second dispatcher gets its own)."""
     router = Router(name=__name__)
-    router.message.filter(F.chat.type == "private")
+    router.message.filter(Matches(F.chat.type == "private"))
     router.message.register(import_refused, Command("import"), ~IsAdmin())
     # Every handler of the waiting state checks [admins] again, not only /import.
-    router.message.register(no_longer_admin, RosterImport.waiting_for_file, ~IsAdmin())
-    router.message.register(import_attached, Command("import"), F.document, IsAdmin())
+    router.message.register(no_longer_admin, StateFilter(RosterImport.waiting_for_file), ~IsAdmin())
+    router.message.register(import_attached, Command("import"), Matches(F.document), IsAdmin())
     router.message.register(ask_for_file, Command("import"), IsAdmin())
-    router.message.register(file_received, RosterImport.waiting_for_file, F.document, IsAdmin())
     router.message.register(
-        not_a_file, RosterImport.waiting_for_file, ~F.text.startswith("/"), IsAdmin()
+        file_received, StateFilter(RosterImport.waiting_for_file), Matches(F.document), IsAdmin()
+    )
+    router.message.register(
+        not_a_file,
+        StateFilter(RosterImport.waiting_for_file),
+        NOT_A_COMMAND,
+        IsAdmin(),
     )
     return router

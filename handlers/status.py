@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Config
 from bot.i18n import t
 from handlers.directory import caller_scope, visible_node
+from handlers.filters import Matches
 from handlers.rendering import split_html
 from models.audit import record
 from models.groups import binding_of
@@ -26,8 +27,8 @@ from models.round_status import (
     subtree_status,
 )
 
-IN_GROUP = F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})
-IN_PRIVATE = F.chat.type == ChatType.PRIVATE
+IN_GROUP = Matches(F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}))
+IN_PRIVATE = Matches(F.chat.type == ChatType.PRIVATE)
 # Subtrees shown for one /status without a path (a member holding many posts).
 MOST_ROOTS = 5
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.i18n import t
-from handlers.filters import private_buttons
+from handlers.filters import Matches, private_buttons
 from handlers.ids import Number, RowId
 from handlers.rendering import describe_post, post_title
 from models.access import Scope, scope_of
@@ -36,8 +36,8 @@ from models.posts import PostView
 
 logger = logging.getLogger(__name__)
 
-IN_GROUP = F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP})
-IN_PRIVATE = F.chat.type == ChatType.PRIVATE
+IN_GROUP = Matches(F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}))
+IN_PRIVATE = Matches(F.chat.type == ChatType.PRIVATE)
 PAGE_SIZE = 8
 
 
