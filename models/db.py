@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.util import await_
 
-from models.sqlite_driver import one_trip_dbapi
+from models.sqlite_driver import OneTripConnection, one_trip_dbapi
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 HIDDEN_DETAIL = "[row values hidden]"
@@ -182,6 +182,9 @@ class SqliteWriteLock:
             raise sqlite3.OperationalError("database is locked") from None
         self._holder, self._held = dbapi_connection, lock
         self._taken_at = time.perf_counter()
+        if isinstance(dbapi_connection, OneTripConnection):
+            # Its write transaction runs on the event loop (see models.sqlite_driver).
+            dbapi_connection.in_write = True
 
     def _releasing(self, method: Any) -> Any:
         def release_after(connection: Any, *args: Any, **kwargs: Any) -> Any:
@@ -192,6 +195,8 @@ class SqliteWriteLock:
                 # connection itself.
                 dbapi_connection = getattr(connection, "dbapi_connection", connection)
                 if self._holder is dbapi_connection and self._held is not None:
+                    if isinstance(dbapi_connection, OneTripConnection):
+                        dbapi_connection.in_write = False
                     held, self._holder, self._held = self._held, None, None
                     self.transactions += 1
                     self.held_s += time.perf_counter() - self._taken_at

@@ -7,6 +7,16 @@ costs more than SQLite's own work for a point query. Here one function run in th
 opens a cursor, executes, fetches and closes, and hands back the description, row count,
 last row id and rows together. Everything else (transactions, server-side cursors for
 streamed results, errors and their wrapping) is the adapter's own.
+
+A connection that holds the engine's in-process write lock (``models.db.SqliteWriteLock``
+sets ``in_write``) runs its statements, its commit and its rollback on the event loop itself,
+not in the thread: every other writer waits for this one, and a trip to the thread and back
+costs the writer a turn of the whole busy loop per statement, several milliseconds with many
+updates in flight, during which nobody else can write. Such a statement costs SQLite's own
+work, tens of microseconds: in WAL mode neither a write inside the transaction nor its commit
+waits for a reader. Only the statement that begins the transaction may wait, for a writer of
+another process; it is tried at once without SQLite's busy handler, and when the database
+is locked, handed to the thread to wait there, so that the loop never stops to wait.
 """
 
 import collections
@@ -85,15 +95,40 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
         try:
-            return await_(self._trip(operation, parameters, many=False))
+            trip = self._here if self._adapt_connection.in_write else self._trip
+            return await_(trip(operation, parameters, many=False))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
 
     def executemany(self, operation: Any, seq_of_parameters: Sequence[Any]) -> Any:
         try:
-            return await_(self._trip(operation, seq_of_parameters, many=True))
+            trip = self._here if self._adapt_connection.in_write else self._trip
+            return await_(trip(operation, seq_of_parameters, many=True))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
+
+    async def _here(self, operation: str, parameters: Any, many: bool) -> "OneTripCursor":
+        """The statement run on the event loop, by the connection holding the write lock: a
+        coroutine that suspends only to hand a statement that must wait to the thread."""
+        connection = cast(aiosqlite.Connection, self._connection)
+        database = connection._conn
+        if database.in_transaction:
+            self._keep(_run(database, operation, parameters, many))
+            return self
+        # Beginning the transaction: another process may hold SQLite's lock.
+        database.execute("PRAGMA busy_timeout = 0")
+        try:
+            self._keep(_run(database, operation, parameters, many))
+            return self
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+            # Nothing was written: the transaction just begun ends, and the statement waits
+            # in the thread, with the busy handler, as any other.
+            database.rollback()
+        finally:
+            database.execute(f"PRAGMA busy_timeout = {self._adapt_connection.busy_timeout_ms}")
+        return await self._trip(operation, parameters, many)
 
     async def _trip(self, operation: str, parameters: Any, many: bool) -> "OneTripCursor":
         connection = cast(aiosqlite.Connection, self._connection)
@@ -102,9 +137,12 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
             outcome: Outcome = await connection._execute(  # type: ignore[no-untyped-call]
                 _run, connection._conn, operation, parameters, many
             )
+        self._keep(outcome)
+        return self
+
+    def _keep(self, outcome: Outcome) -> None:
         self._description, self._rowcount, self._lastrowid, rows = outcome
         self._rows = collections.deque(rows or ())
-        return self
 
     def nextset(self) -> None:
         self._rows.clear()  # SQLite returns one result set per statement
@@ -114,18 +152,49 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("busy_timeout_ms", "in_write")
     _cursor_cls = OneTripCursor  # type: ignore[assignment] # a subclass of the declared one
+
+    def __init__(self, dbapi: Any, connection: Any, busy_timeout_ms: int) -> None:
+        super().__init__(dbapi, connection)
+        self.busy_timeout_ms = busy_timeout_ms
+        # Set while this connection holds the engine's write lock (see the module's docstring).
+        self.in_write = False
+
+    def commit(self) -> None:
+        database = self._connection._connection
+        if database is not None and (self.in_write or not database.in_transaction):
+            # The writer's own commit, or nothing to commit (a session that only read):
+            # on the loop, without a trip to the thread.
+            try:
+                database.commit()
+            except Exception as error:
+                self._handle_exception(error)
+            return
+        super().commit()
+
+    def rollback(self) -> None:
+        database = self._connection._connection
+        if database is not None and (self.in_write or not database.in_transaction):
+            try:
+                database.rollback()
+            except Exception as error:
+                self._handle_exception(error)
+            return
+        super().rollback()
 
 
 class OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
     """The aiosqlite DBAPI shim, handing out connections with one-trip cursors."""
 
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
-        connection = self.aiosqlite.connect(*arg, **kw)
+        # Statements of a write transaction run on the event loop's thread (see above).
+        connection = self.aiosqlite.connect(*arg, **{**kw, "check_same_thread": False})
         # As the adapter does: the thread must not keep the process alive at exit.
         connection._thread.daemon = True
-        return OneTripConnection(self, await_(connection))
+        # sqlite3's own default busy timeout is 5 seconds.
+        busy_timeout_ms = int(float(kw.get("timeout", 5.0)) * 1000)
+        return OneTripConnection(self, await_(connection), busy_timeout_ms)
 
 
 def one_trip_dbapi() -> OneTripDbapi:

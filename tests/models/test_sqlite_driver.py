@@ -1,5 +1,8 @@
-"""SQLite's statements go to aiosqlite's thread once each, and behave as the DBAPI says."""
+"""SQLite's statements go to aiosqlite's thread once each, a write transaction's run on the
+event loop, and they behave as the DBAPI says."""
 
+import asyncio
+import sqlite3
 from pathlib import Path
 
 import aiosqlite
@@ -32,14 +35,15 @@ async def test_one_trip_per_statement_with_rows_counts_and_errors(
             trips.clear()
             inserted = await connection.execute(text("INSERT INTO t (v) VALUES ('a')"))
             assert inserted.lastrowid == 1
-            assert trips == ["_run"]  # the statement, its fetch and its close: one trip
+            # The writer holds the write lock: its statements and commit run on the loop.
+            assert trips == []
             await connection.execute(
                 text("INSERT INTO t (v) VALUES (:v)"), [{"v": "b"}, {"v": "c"}, {"v": "d"}]
             )
             changed = await connection.execute(text("UPDATE t SET v = v || '!' WHERE id > 1"))
             assert changed.rowcount == 3
             await connection.commit()
-            trips.clear()
+            assert trips == []
             rows = (await connection.execute(text("SELECT id, v FROM t ORDER BY id"))).all()
             assert [tuple(row) for row in rows] == [(1, "a"), (2, "b!"), (3, "c!"), (4, "d!")]
             assert trips == ["_run"]
@@ -64,4 +68,43 @@ async def test_the_engine_hands_out_one_trip_cursors(tmp_path: Path) -> None:
             raw = await connection.get_raw_connection()
             assert isinstance(raw.dbapi_connection.cursor(), OneTripCursor)  # type: ignore[union-attr]
     finally:
+        await engine.dispose()
+
+
+async def test_a_writer_waits_for_another_process_in_the_thread(tmp_path: Path) -> None:
+    """The statement that begins a write transaction, finding SQLite's lock taken by another
+    process, waits for it in the thread, with the busy handler: the loop goes on meanwhile."""
+    path = tmp_path / "busy.db"
+    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    other = sqlite3.connect(path)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO t (v) VALUES ('other')")
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        async def finish_other() -> None:
+            await asyncio.sleep(0.3)
+            other.commit()
+
+        ticker = asyncio.create_task(tick())
+        finisher = asyncio.create_task(finish_other())
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t (v) VALUES ('mine')"))
+            await connection.execute(text("UPDATE t SET v = v || '!' WHERE v = 'mine'"))
+        await finisher
+        ticker.cancel()
+        assert ticks >= 10
+        async with engine.connect() as connection:
+            rows = (await connection.execute(text("SELECT v FROM t ORDER BY id"))).all()
+        assert [row[0] for row in rows] == ["other", "mine!"]
+    finally:
+        other.close()
         await engine.dispose()
