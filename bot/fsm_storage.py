@@ -23,7 +23,7 @@ from aiogram.fsm.storage.base import (
     StateType,
     StorageKey,
 )
-from sqlalchemy import Executable, delete, event, select
+from sqlalchemy import Executable, bindparam, delete, event, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -39,6 +39,8 @@ update_session: ContextVar[AsyncSession | None] = ContextVar("update_session", d
 RECORDS = "fsm_records"
 PENDING = "fsm_pending"
 EMPTY = "{}"
+# Read on nearly every update: built once.
+_RECORD = select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == bindparam("key"))
 
 
 class SqlStorage(BaseStorage):
@@ -123,11 +125,7 @@ async def _record(session: AsyncSession, key: str) -> tuple[str | None, str]:
     records: dict[str, tuple[str | None, str]] = session.info.setdefault(RECORDS, {})
     record = records.get(key)
     if record is None:
-        row = (
-            await session.execute(
-                select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == key)
-            )
-        ).first()
+        row = (await session.execute(_RECORD, {"key": key})).first()
         record = records[key] = (row[0], row[1]) if row is not None else (None, EMPTY)
     return record
 

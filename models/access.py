@@ -7,7 +7,7 @@ handler and every button press asks here, with ids re-read from the database.
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.org import Level, Member, Node, Post
@@ -45,15 +45,19 @@ def _ancestor_id(node: Node, level: str) -> int | None:
     return value
 
 
+# Read on nearly every update: built once.
+_ROOTS = (
+    select(Node.id, Node.level)
+    .join(Post, Post.node_id == Node.id)
+    .join(Member, Member.id == Post.holder_id)
+    .where(Member.telegram_id == bindparam("telegram_id"))
+)
+
+
 async def scope_of(
     session: AsyncSession, telegram_id: int, admin_ids: list[int] | tuple[int, ...]
 ) -> Scope:
-    rows = await session.execute(
-        select(Node.id, Node.level)
-        .join(Post, Post.node_id == Node.id)
-        .join(Member, Member.id == Post.holder_id)
-        .where(Member.telegram_id == telegram_id)
-    )
+    rows = await session.execute(_ROOTS, {"telegram_id": telegram_id})
     return Scope(
         is_admin=telegram_id in admin_ids,
         roots=frozenset((node_id, level) for node_id, level in rows),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.alerts import raise_report_alerts
@@ -236,6 +236,34 @@ def _attributes(fields: Sequence[FormField], values: Mapping[str, Any]) -> dict[
     return kept
 
 
+# A report saved if still at the revision read: built once (every save runs it, "all
+# remaining" once per household), its values bound at each execution.
+_SAVE = (
+    update(HouseholdReport)
+    .where(
+        HouseholdReport.id == bindparam("report_id"),
+        HouseholdReport.revision == bindparam("read_revision"),
+    )
+    .values(
+        status=bindparam("new_status", type_=HouseholdReport.status.type),
+        how=bindparam("new_how", type_=HouseholdReport.how.type),
+        answers=bindparam("new_answers", type_=HouseholdReport.answers.type),
+        form_version=bindparam("new_form_version", type_=HouseholdReport.form_version.type),
+        alert=bindparam("new_alert", type_=HouseholdReport.alert.type),
+        revision=bindparam("new_revision", type_=HouseholdReport.revision.type),
+        nobody_home_since=bindparam(
+            "new_nobody_home_since", type_=HouseholdReport.nobody_home_since.type
+        ),
+        reporter_member_id=bindparam(
+            "new_reporter_member_id", type_=HouseholdReport.reporter_member_id.type
+        ),
+        reported_at=bindparam("new_reported_at", type_=HouseholdReport.reported_at.type),
+        started_at=bindparam("new_started_at", type_=HouseholdReport.started_at.type),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
 async def _write(
     session: AsyncSession,
     reporter: Reporter,
@@ -258,21 +286,21 @@ async def _write(
     )
     matches = form.alert_matches(answers) if answers is not None else []
     result = await session.execute(
-        update(HouseholdReport)
-        .where(HouseholdReport.id == report.id, HouseholdReport.revision == revision)
-        .values(
-            status=ReportStatus.nobody_home if answers is None else ReportStatus.reported,
-            how=how.value,
-            answers=answers,
-            form_version=form.version,
-            alert=bool(matches),
-            revision=revision + 1,
-            nobody_home_since=nobody_home_since,
-            reporter_member_id=reporter.member_id,
-            reported_at=now,
-            started_at=started_at,
-        )
-        .execution_options(synchronize_session=False)
+        _SAVE,
+        {
+            "report_id": report.id,
+            "read_revision": revision,
+            "new_status": ReportStatus.nobody_home if answers is None else ReportStatus.reported,
+            "new_how": how.value,
+            "new_answers": answers,
+            "new_form_version": form.version,
+            "new_alert": bool(matches),
+            "new_revision": revision + 1,
+            "new_nobody_home_since": nobody_home_since,
+            "new_reporter_member_id": reporter.member_id,
+            "new_reported_at": now,
+            "new_started_at": started_at,
+        },
     )
     if getattr(result, "rowcount", 0) != 1:
         return None

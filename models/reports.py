@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import bindparam, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.access import Scope
@@ -43,11 +43,11 @@ async def may_report(session: AsyncSession, scope: Scope, unit: Node) -> bool:
     return scope.sees(unit) and not await _has_holder(session, unit.id)
 
 
+_HELD = select(exists().where(Post.node_id == bindparam("node_id"), Post.holder_id.is_not(None)))
+
+
 async def _has_holder(session: AsyncSession, node_id: int) -> bool:
-    held = await session.scalar(
-        select(exists().where(Post.node_id == node_id, Post.holder_id.is_not(None)))
-    )
-    return bool(held)
+    return bool(await session.scalar(_HELD, {"node_id": node_id}))
 
 
 @dataclass(frozen=True)
@@ -114,12 +114,50 @@ class Progress:
         return self.total - self.done
 
 
-async def unit_progress(session: AsyncSession, round_id: int, unit_id: int) -> Progress:
-    rows = await session.execute(
-        select(HouseholdReport.status, HouseholdReport.alert, func.count())
-        .where(HouseholdReport.round_id == round_id, HouseholdReport.unit_id == unit_id)
-        .group_by(HouseholdReport.status, HouseholdReport.alert)
+# The statements of every report button: built once, their values bound at each execution.
+_PROGRESS = (
+    select(HouseholdReport.status, HouseholdReport.alert, func.count())
+    .where(
+        HouseholdReport.round_id == bindparam("round_id"),
+        HouseholdReport.unit_id == bindparam("unit_id"),
     )
+    .group_by(HouseholdReport.status, HouseholdReport.alert)
+)
+_SHEET = (
+    select(
+        HouseholdReport.household_id,
+        Household.room,
+        HouseholdReport.status,
+        HouseholdReport.alert,
+    )
+    .join(Household, Household.id == HouseholdReport.household_id)
+    .where(
+        HouseholdReport.round_id == bindparam("round_id"),
+        HouseholdReport.unit_id == bindparam("unit_id"),
+    )
+)
+_TARGET = (
+    select(HouseholdReport, ReportRound, Household, Node)
+    .join(ReportRound, ReportRound.id == HouseholdReport.round_id)
+    .join(Household, Household.id == HouseholdReport.household_id)
+    .join(Node, Node.id == Household.unit_id)
+    .where(HouseholdReport.round_id == bindparam("round_id"))
+    .where(HouseholdReport.household_id == bindparam("household_id"))
+)
+_LAST_ANSWERS = (
+    select(HouseholdReport.household_id, HouseholdReport.answers, ReportRound.date)
+    .join(ReportRound, ReportRound.id == HouseholdReport.round_id)
+    .where(
+        HouseholdReport.household_id.in_(bindparam("household_ids", expanding=True)),
+        HouseholdReport.status == ReportStatus.reported,
+        ReportRound.date < bindparam("before"),
+    )
+    .order_by(ReportRound.date.desc())
+)
+
+
+async def unit_progress(session: AsyncSession, round_id: int, unit_id: int) -> Progress:
+    rows = await session.execute(_PROGRESS, {"round_id": round_id, "unit_id": unit_id})
     done = total = alerts = 0
     for status, alert, count in rows:
         total += count
@@ -156,16 +194,7 @@ async def unit_sheet(
 ) -> UnitSheet:
     report_round = await round_for_button(session, round_id)
     unit = await reportable_unit(session, reporter.scope, unit_id)
-    rows = await session.execute(
-        select(
-            HouseholdReport.household_id,
-            Household.room,
-            HouseholdReport.status,
-            HouseholdReport.alert,
-        )
-        .join(Household, Household.id == HouseholdReport.household_id)
-        .where(HouseholdReport.round_id == round_id, HouseholdReport.unit_id == unit.id)
-    )
+    rows = await session.execute(_SHEET, {"round_id": round_id, "unit_id": unit.id})
     lines = sorted(
         (
             HouseholdLine(household_id, room, ReportStatus(status), alert)
@@ -237,14 +266,7 @@ async def target(
     if not (0 < household_id <= LARGEST_ID and 0 < round_id <= LARGEST_ID):
         raise Refused("reports.not_yours")
     row = (
-        await session.execute(
-            select(HouseholdReport, ReportRound, Household, Node)
-            .join(ReportRound, ReportRound.id == HouseholdReport.round_id)
-            .join(Household, Household.id == HouseholdReport.household_id)
-            .join(Node, Node.id == Household.unit_id)
-            .where(HouseholdReport.round_id == round_id)
-            .where(HouseholdReport.household_id == household_id)
-        )
+        await session.execute(_TARGET, {"round_id": round_id, "household_id": household_id})
     ).first()
     if row is None or not await may_report(session, reporter.scope, row[3]):
         raise Refused("reports.not_yours")
@@ -300,16 +322,7 @@ async def last_answers(
     ``before``, and that round's date."""
     if not household_ids:
         return {}
-    rows = await session.execute(
-        select(HouseholdReport.household_id, HouseholdReport.answers, ReportRound.date)
-        .join(ReportRound, ReportRound.id == HouseholdReport.round_id)
-        .where(
-            HouseholdReport.household_id.in_(household_ids),
-            HouseholdReport.status == ReportStatus.reported,
-            ReportRound.date < before,
-        )
-        .order_by(ReportRound.date.desc())
-    )
+    rows = await session.execute(_LAST_ANSWERS, {"household_ids": household_ids, "before": before})
     found: dict[int, tuple[dict[str, Any], date]] = {}
     for household_id, answers, day in rows:
         if household_id not in found and answers is not None:

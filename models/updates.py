@@ -11,7 +11,7 @@ transaction of its own.
 
 from datetime import timedelta
 
-from sqlalchemy import delete, event, exists, select
+from sqlalchemy import bindparam, delete, event, exists, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,11 +47,18 @@ async def claim_update(session: AsyncSession, bot_id: int, update_id: int) -> bo
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+# Read on every update: built once, with its values bound at each execution.
+_HANDLED = select(
+    exists().where(
+        HandledUpdate.bot_id == bindparam("bot_id"),
+        HandledUpdate.update_id == bindparam("update_id"),
+    )
+)
+
+
 async def was_handled(session: AsyncSession, bot_id: int, update_id: int) -> bool:
     """Whether a claim on the update is committed (a read: no transaction is written)."""
-    found = await session.scalar(
-        select(exists().where(HandledUpdate.bot_id == bot_id, HandledUpdate.update_id == update_id))
-    )
+    found = await session.scalar(_HANDLED, {"bot_id": bot_id, "update_id": update_id})
     return bool(found)
 
 
