@@ -271,12 +271,13 @@ def setup() -> Router:
     # Household data is shown by editing the pressed message: never one in a group chat.
     router.callback_query.filter(Matches(F.message.chat.type == "private"))
     router.message.register(start_report, Command("report"))
-    router.callback_query.register(unit_picked, UnitPick.filter())
+    # The most pressed first: each button kind tried parses the callback data again.
     router.callback_query.register(household_picked, HouseholdPick.filter())
     router.callback_query.register(household_acted, HouseholdAction.filter())
-    router.callback_query.register(all_same_pressed, UnitAllSame.filter())
     router.callback_query.register(field_pressed, FieldAnswer.filter())
+    router.callback_query.register(all_same_pressed, UnitAllSame.filter())
     router.callback_query.register(confirm_pressed, FormConfirm.filter())
+    router.callback_query.register(unit_picked, UnitPick.filter())
     router.message.register(field_typed, StateFilter(Reporting.field), NOT_A_COMMAND)
     router.message.register(summary_typed, StateFilter(Reporting.confirm), NOT_A_COMMAND)
     return router
