@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
+from models.sqlite_driver import QUICK
 from models.system import FsmRecord
 
 update_session: ContextVar[AsyncSession | None] = ContextVar("update_session", default=None)
@@ -40,7 +41,11 @@ RECORDS = "fsm_records"
 PENDING = "fsm_pending"
 EMPTY = "{}"
 # Read on nearly every update: built once.
-_RECORD = select(FsmRecord.state, FsmRecord.data).where(FsmRecord.key == bindparam("key"))
+_RECORD = (
+    select(FsmRecord.state, FsmRecord.data)
+    .where(FsmRecord.key == bindparam("key"))
+    .execution_options(**QUICK)
+)
 
 
 class SqlStorage(BaseStorage):

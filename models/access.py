@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.org import Level, Member, Node, Post
+from models.sqlite_driver import QUICK
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ _ROOTS = (
     .join(Post, Post.node_id == Node.id)
     .join(Member, Member.id == Post.holder_id)
     .where(Member.telegram_id == bindparam("telegram_id"))
+    .execution_options(**QUICK)
 )
 
 

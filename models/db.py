@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.util import await_
 
-from models.sqlite_driver import OneTripConnection, one_trip_dbapi
+from models.sqlite_driver import QUICK_OPTION, OneTripConnection, one_trip_dbapi
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 HIDDEN_DETAIL = "[row values hidden]"
@@ -78,6 +78,7 @@ def create_engine(
         module=one_trip_dbapi(),
     )
     event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+    event.listen(engine.sync_engine, "before_cursor_execute", _mark_quick)
     SqliteWriteLock(busy_timeout_ms / 1000).install(engine)
     return engine
 
@@ -101,6 +102,21 @@ def _hide_row_values(context: ExceptionContext) -> None:
         if isinstance(getattr(error, "detail", None), str):
             error.detail = HIDDEN_DETAIL  # type: ignore[attr-defined]
         error = error.__cause__ or error.__context__
+
+
+def _mark_quick(
+    connection: Connection,
+    _cursor: Any,
+    _statement: str,
+    _parameters: Any,
+    context: Any,
+    _executemany: bool,
+) -> None:
+    """Tells the driver whether the statement about to run is marked ``QUICK``."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if isinstance(dbapi_connection, OneTripConnection):
+        options = context.execution_options if context is not None else {}
+        dbapi_connection.quick = bool(options.get(QUICK_OPTION))
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:

@@ -20,6 +20,7 @@ from models.base import as_utc, utcnow
 from models.org import Household, Level, Node, Post, subtree
 from models.refusals import Refused
 from models.rounds import HouseholdReport, ReportRound, ReportStatus, is_open
+from models.sqlite_driver import QUICK
 
 # Ids from callback data are checked before they reach PostgreSQL, which refuses integers
 # past int32 with an error rather than finding nothing.
@@ -114,7 +115,8 @@ class Progress:
         return self.total - self.done
 
 
-# The statements of every report button: built once, their values bound at each execution.
+# The statements of every report button: built once, their values bound at each execution;
+# each reads a few rows by key, on the event loop on SQLite (``QUICK``).
 _PROGRESS = (
     select(HouseholdReport.status, HouseholdReport.alert, func.count())
     .where(
@@ -122,6 +124,7 @@ _PROGRESS = (
         HouseholdReport.unit_id == bindparam("unit_id"),
     )
     .group_by(HouseholdReport.status, HouseholdReport.alert)
+    .execution_options(**QUICK)
 )
 _SHEET = (
     select(
@@ -135,6 +138,7 @@ _SHEET = (
         HouseholdReport.round_id == bindparam("round_id"),
         HouseholdReport.unit_id == bindparam("unit_id"),
     )
+    .execution_options(**QUICK)
 )
 _TARGET = (
     select(HouseholdReport, ReportRound, Household, Node)
@@ -143,6 +147,7 @@ _TARGET = (
     .join(Node, Node.id == Household.unit_id)
     .where(HouseholdReport.round_id == bindparam("round_id"))
     .where(HouseholdReport.household_id == bindparam("household_id"))
+    .execution_options(**QUICK)
 )
 _LAST_ANSWERS = (
     select(HouseholdReport.household_id, HouseholdReport.answers, ReportRound.date)
@@ -153,6 +158,7 @@ _LAST_ANSWERS = (
         ReportRound.date < bindparam("before"),
     )
     .order_by(ReportRound.date.desc())
+    .execution_options(**QUICK)
 )
 
 

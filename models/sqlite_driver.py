@@ -17,6 +17,9 @@ work, tens of microseconds: in WAL mode neither a write inside the transaction n
 waits for a reader. Only the statement that begins the transaction may wait, for a writer of
 another process; it is tried at once without SQLite's busy handler, and when the database
 is locked, handed to the thread to wait there, so that the loop never stops to wait.
+
+A statement marked ``QUICK`` (an execution option: a read of a few rows by key, made on nearly
+every update) runs on the loop the same way: the trip would cost more than the read.
 """
 
 import collections
@@ -33,6 +36,10 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import EMPTY_DICT, await_
 
 Outcome = tuple[Any, int, int | None, list[Any] | None]
+
+# ``statement.execution_options(**QUICK)``: the statement runs on the event loop (see above).
+QUICK_OPTION = "wuji_quick"
+QUICK = {QUICK_OPTION: True}
 
 
 def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> Outcome:
@@ -93,29 +100,34 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     def close(self) -> None:
         self._rows.clear()
 
+    @property
+    def _owner(self) -> "OneTripConnection":
+        return cast(OneTripConnection, self._adapt_connection)
+
     def execute(self, operation: Any, parameters: Any = None) -> Any:
         try:
-            trip = self._here if self._adapt_connection.in_write else self._trip
+            trip = self._here if self._owner.in_write or self._owner.quick else self._trip
             return await_(trip(operation, parameters, many=False))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
 
     def executemany(self, operation: Any, seq_of_parameters: Sequence[Any]) -> Any:
         try:
-            trip = self._here if self._adapt_connection.in_write else self._trip
+            trip = self._here if self._owner.in_write else self._trip
             return await_(trip(operation, seq_of_parameters, many=True))
         except Exception as error:
             self._adapt_connection._handle_exception(error)
 
     async def _here(self, operation: str, parameters: Any, many: bool) -> "OneTripCursor":
-        """The statement run on the event loop, by the connection holding the write lock: a
-        coroutine that suspends only to hand a statement that must wait to the thread."""
+        """The statement run on the event loop (by the connection holding the write lock, or
+        a quick read): a coroutine that suspends only to hand a statement that must wait to
+        the thread."""
         connection = cast(aiosqlite.Connection, self._connection)
         database = connection._conn
         if database.in_transaction:
             self._keep(_run(database, operation, parameters, many))
             return self
-        # Beginning the transaction: another process may hold SQLite's lock.
+        # Beginning a transaction (or a read outside one): another process may hold a lock.
         database.execute("PRAGMA busy_timeout = 0")
         try:
             self._keep(_run(database, operation, parameters, many))
@@ -127,7 +139,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
             # in the thread, with the busy handler, as any other.
             database.rollback()
         finally:
-            database.execute(f"PRAGMA busy_timeout = {self._adapt_connection.busy_timeout_ms}")
+            database.execute(f"PRAGMA busy_timeout = {self._owner.busy_timeout_ms}")
         return await self._trip(operation, parameters, many)
 
     async def _trip(self, operation: str, parameters: Any, many: bool) -> "OneTripCursor":
@@ -152,7 +164,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("busy_timeout_ms", "in_write")
+    __slots__ = ("busy_timeout_ms", "in_write", "quick")
     _cursor_cls = OneTripCursor  # type: ignore[assignment] # a subclass of the declared one
 
     def __init__(self, dbapi: Any, connection: Any, busy_timeout_ms: int) -> None:
@@ -160,6 +172,8 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         self.busy_timeout_ms = busy_timeout_ms
         # Set while this connection holds the engine's write lock (see the module's docstring).
         self.in_write = False
+        # Set for the statement about to run when it is marked QUICK.
+        self.quick = False
 
     def commit(self) -> None:
         database = self._connection._connection

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
 from models.base import utcnow
+from models.sqlite_driver import QUICK
 from models.system import HandledUpdate
 
 # How long an update_id is remembered; Telegram gives up redelivering well within a day.
@@ -53,7 +54,7 @@ _HANDLED = select(
         HandledUpdate.bot_id == bindparam("bot_id"),
         HandledUpdate.update_id == bindparam("update_id"),
     )
-)
+).execution_options(**QUICK)
 
 
 async def was_handled(session: AsyncSession, bot_id: int, update_id: int) -> bool:

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from models.db import create_engine
-from models.sqlite_driver import OneTripCursor
+from models.sqlite_driver import QUICK, OneTripCursor
 
 
 async def test_one_trip_per_statement_with_rows_counts_and_errors(
@@ -46,6 +46,10 @@ async def test_one_trip_per_statement_with_rows_counts_and_errors(
             assert trips == []
             rows = (await connection.execute(text("SELECT id, v FROM t ORDER BY id"))).all()
             assert [tuple(row) for row in rows] == [(1, "a"), (2, "b!"), (3, "c!"), (4, "d!")]
+            assert trips == ["_run"]
+            # A read marked quick runs on the loop.
+            quick = text("SELECT v FROM t WHERE id = 2").execution_options(**QUICK)
+            assert (await connection.execute(quick)).scalar() == "b!"
             assert trips == ["_run"]
             assert (await connection.execute(text("SELECT v FROM t WHERE id = 9"))).first() is None
             with pytest.raises(IntegrityError):
