@@ -131,23 +131,27 @@ class Saver:
     def __init__(self, session_factory: async_sessionmaker[AsyncSession], round_id: int) -> None:
         self.session_factory = session_factory
         self.round_id = round_id
-        self.queue: list[int] = []
+        # Households to report, each with the revision its save must name; those saved wait
+        # in ``saved`` and are reported again (a correction) once every missing one is.
+        self.queue: list[tuple[int, int]] = []
+        self.saved: list[tuple[int, int]] = []
         self.latencies: list[float] = []
         self.failed = 0
 
     async def load(self) -> None:
         async with self.session_factory() as session:
-            self.queue = list(
-                await session.scalars(
-                    select(HouseholdReport.household_id).where(
-                        HouseholdReport.round_id == self.round_id,
-                        HouseholdReport.status == "missing",
-                    )
+            rows = await session.execute(
+                select(HouseholdReport.household_id, HouseholdReport.revision).where(
+                    HouseholdReport.round_id == self.round_id,
+                    HouseholdReport.status == "missing",
                 )
             )
+            self.queue = [(household_id, revision) for household_id, revision in rows]
 
     async def save_one(self) -> None:
-        household_id = self.queue.pop()
+        if not self.queue:
+            self.queue, self.saved = self.saved[::-1], []
+        household_id, revision = self.queue.pop()
         started = time.perf_counter()
         async with self.session_factory() as session:
             await save_report(
@@ -156,11 +160,12 @@ class Saver:
                 SETTINGS,
                 round_id=self.round_id,
                 household_id=household_id,
-                revision=0,
+                revision=revision,
                 how=ReportHow.form,
                 answers=ANSWERS,
             )
         self.latencies.append((time.perf_counter() - started) * 1000)
+        self.saved.append((household_id, revision + 1))
 
     async def flat_out(self, seconds: float, workers: int = 4) -> float:
         done = 0
