@@ -165,6 +165,8 @@ BENCHMARKS = [
             Target("p95_ms", "p95 latency, ms", "< 50 ms", below(50)),
             Target("echo_updates_per_s", "echo handler, updates/s"),
             Target("ratio", "updates/s ÷ echo"),
+            Target("paced_per_s", "paced run (600 leads, arriving at 150/s): updates/s"),
+            Target("paced_p95_ms", "paced run: p95 from arrival, ms"),
         ],
     ),
     Benchmark(
@@ -178,6 +180,8 @@ BENCHMARKS = [
             Target("p95_ms", "p95 latency, ms"),
             Target("echo_updates_per_s", "echo handler, updates/s"),
             Target("ratio", "updates/s ÷ echo"),
+            Target("paced_per_s", "paced run (600 leads, arriving at 150/s): updates/s"),
+            Target("paced_p95_ms", "paced run: p95 from arrival, ms"),
         ],
     ),
     Benchmark(
