@@ -37,6 +37,9 @@ from sqlalchemy.util import EMPTY_DICT, await_
 
 Outcome = tuple[Any, int, int | None, list[Any] | None]
 
+# Rows of one executemany above which even the writer's batch runs in the thread.
+LARGE_BATCH = 200
+
 # ``statement.execution_options(**QUICK)``: the statement runs on the event loop (see above).
 QUICK_OPTION = "wuji_quick"
 QUICK = {QUICK_OPTION: True}
@@ -112,8 +115,12 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
             self._adapt_connection._handle_exception(error)
 
     def executemany(self, operation: Any, seq_of_parameters: Sequence[Any]) -> Any:
+        # The writer's few rows (a unit's households) run on the loop; a large batch (a
+        # roster import's chunks) goes to the thread, so that a long import hands the loop
+        # back between its batches instead of holding it for the whole import.
         try:
-            trip = self._here if self._owner.in_write else self._trip
+            here = self._owner.in_write and len(seq_of_parameters) <= LARGE_BATCH
+            trip = self._here if here else self._trip
             return await_(trip(operation, seq_of_parameters, many=True))
         except Exception as error:
             self._adapt_connection._handle_exception(error)

@@ -112,3 +112,36 @@ async def test_a_writer_waits_for_another_process_in_the_thread(tmp_path: Path) 
     finally:
         other.close()
         await engine.dispose()
+
+
+async def test_a_writers_batches_of_rows_hand_the_loop_back(tmp_path: Path) -> None:
+    """A writer's single statements run on the loop; its batches of rows (executemany, as a
+    roster import writes) run in the thread, so the loop goes on between them."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'batches.db'}")
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0)
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t (v) VALUES ('one')"))
+            before = ticks
+            for batch in range(20):
+                rows = [{"v": f"{batch}:{n}"} for n in range(500)]
+                await connection.execute(text("INSERT INTO t (v) VALUES (:v)"), rows)
+            during = ticks - before
+        ticker.cancel()
+        assert during >= 20, during
+        async with engine.connect() as connection:
+            count = (await connection.execute(text("SELECT count(*) FROM t"))).scalar()
+        assert count == 1 + 20 * 500
+    finally:
+        await engine.dispose()
