@@ -96,7 +96,7 @@ def _late_units_statement(level: Level | None, within: bool, inside: bool) -> Se
     # (not once per missing household, nor sorted again for the grouping).
     counted = (
         select(*ancestors, func.count(HouseholdReport.id).label("missing"))
-        .where(*_missing_where(level, within, inside))
+        .where(*_missing_where(level, within, level.ancestor_column if level and inside else None))
         .group_by(*ancestors)
         .subquery()
     )
@@ -111,16 +111,15 @@ def _late_units_statement(level: Level | None, within: bool, inside: bool) -> Se
 
 
 def _missing_where(
-    level: Level | None, within: bool, inside: bool, column_of_among: str | None = None
+    level: Level | None, within: bool, among_column: str | None
 ) -> list[ColumnElement[bool]]:
     """The round's missing reports (``round_id``), inside the node (``node_id``) of
-    ``level`` or among nodes (``among``) of ``level``, or among units (``column_of_among``
-    "unit_id")."""
+    ``level`` when ``within``, and with ``among_column`` among the ids ``among``."""
     where = [missing_in(bindparam("round_id"))]
     if level is not None and within:
         where.append(getattr(HouseholdReport, level.ancestor_column) == bindparam("node_id"))
-    if level is not None and inside:
-        column = getattr(HouseholdReport, column_of_among or level.ancestor_column)
+    if among_column is not None:
+        column = getattr(HouseholdReport, among_column)
         where.append(column.in_(bindparam("among", expanding=True)))
     return where
 
@@ -150,9 +149,7 @@ async def missing_rooms(
     rooms: dict[int, list[str]] = defaultdict(list)
     for unit_id, room in rows:
         rooms[unit_id].append(room)
-    for unit_rooms in rooms.values():
-        unit_rooms.sort(key=_room_key)
-    return rooms
+    return _in_building_order(rooms)
 
 
 @lru_cache
@@ -160,7 +157,7 @@ def _missing_rooms_statement(level: Level | None, within: bool, among: bool) -> 
     return (
         select(HouseholdReport.unit_id, Household.room)
         .join(Household, Household.id == HouseholdReport.household_id)
-        .where(*_missing_where(level or Level.unit, within, among, "unit_id"))
+        .where(*_missing_where(level, within, "unit_id" if among else None))
     )
 
 
@@ -179,8 +176,7 @@ async def late_units_with_rooms(
         if unit_id not in units:
             units[unit_id] = (building_id, grid_id, zone_id, path)
         rooms[unit_id].append(room)
-    for unit_rooms in rooms.values():
-        unit_rooms.sort(key=_room_key)
+    _in_building_order(rooms)
     late = [
         LateUnit(unit_id, *ancestors, len(rooms[unit_id])) for unit_id, ancestors in units.items()
     ]
@@ -198,12 +194,18 @@ _UNITS_WITH_ROOMS = (
     )
     .join(Household, Household.id == HouseholdReport.household_id)
     .join(Node, Node.id == HouseholdReport.unit_id)
-    .where(*_missing_where(Level.unit, False, True, "unit_id"))
+    .where(*_missing_where(None, False, "unit_id"))
 )
 
 
 # Rooms repeat from unit to unit ("101", "102" …): each is parsed once per process.
 _room_key = lru_cache(maxsize=4096)(room_order)
+
+
+def _in_building_order(rooms: dict[int, list[str]]) -> dict[int, list[str]]:
+    for unit_rooms in rooms.values():
+        unit_rooms.sort(key=_room_key)
+    return rooms
 
 
 _READERS = (

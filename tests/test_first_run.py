@@ -20,7 +20,8 @@ TOKEN = "123456:AAHsecretsecretsecretsecretsecret00"
 NO_SERVER = "http://127.0.0.1:9"
 
 
-def wuji(*arguments: str, cwd: Path, env: dict[str, str], timeout: float = 300):
+def environment_with(env: dict[str, str]) -> dict[str, str]:
+    """This process's environment without Wuji's settings, then ``env``."""
     environment = {
         key: value
         for key, value in os.environ.items()
@@ -28,10 +29,14 @@ def wuji(*arguments: str, cwd: Path, env: dict[str, str], timeout: float = 300):
     }
     environment["PYTHONPATH"] = str(ROOT)
     environment.update(env)
+    return environment
+
+
+def wuji(*arguments: str, cwd: Path, env: dict[str, str], timeout: float = 300):
     result = subprocess.run(
         [sys.executable, "-m", "bot", *arguments],
         cwd=cwd,
-        env=environment,
+        env=environment_with(env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -215,16 +220,12 @@ async def test_run_with_a_token_telegram_refuses_is_exit_2_naming_the_token_sett
     from tests.emulator import TelegramEmulator
 
     async with TelegramEmulator(token="654321:the-bots-real-token") as emulator:
-        environment = {
-            key: value
-            for key, value in os.environ.items()
-            if key not in {"BOT_TOKEN", "DATABASE_URL", "TELEGRAM_API_SERVER"}
-        }
-        environment.update(
-            PYTHONPATH=str(ROOT),
-            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'wuji.db'}",
-            BOT_TOKEN=TOKEN,
-            TELEGRAM_API_SERVER=emulator.base_url,
+        environment = environment_with(
+            {
+                "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'wuji.db'}",
+                "BOT_TOKEN": TOKEN,
+                "TELEGRAM_API_SERVER": emulator.base_url,
+            }
         )
         process = await asyncio.create_subprocess_exec(
             sys.executable,

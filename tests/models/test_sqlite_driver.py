@@ -14,6 +14,18 @@ from models.db import create_engine
 from models.sqlite_driver import QUICK, OneTripCursor
 
 
+class Ticks:
+    """Counts the event loop's turns given to another task: whether the loop went on."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def run(self, every_s: float) -> None:
+        while True:
+            self.count += 1
+            await asyncio.sleep(every_s)
+
+
 async def test_one_trip_per_statement_with_rows_counts_and_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -86,26 +98,20 @@ async def test_a_writer_waits_for_another_process_in_the_thread(tmp_path: Path) 
             await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
         other.execute("BEGIN IMMEDIATE")
         other.execute("INSERT INTO t (v) VALUES ('other')")
-        ticks = 0
-
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await asyncio.sleep(0.01)
 
         async def finish_other() -> None:
             await asyncio.sleep(0.3)
             other.commit()
 
-        ticker = asyncio.create_task(tick())
+        ticks = Ticks()
+        ticker = asyncio.create_task(ticks.run(0.01))
         finisher = asyncio.create_task(finish_other())
         async with engine.begin() as connection:
             await connection.execute(text("INSERT INTO t (v) VALUES ('mine')"))
             await connection.execute(text("UPDATE t SET v = v || '!' WHERE v = 'mine'"))
         await finisher
         ticker.cancel()
-        assert ticks >= 10
+        assert ticks.count >= 10
         async with engine.connect() as connection:
             rows = (await connection.execute(text("SELECT v FROM t ORDER BY id"))).all()
         assert [row[0] for row in rows] == ["other", "mine!"]
@@ -121,23 +127,16 @@ async def test_a_writers_batches_of_rows_hand_the_loop_back(tmp_path: Path) -> N
     try:
         async with engine.begin() as connection:
             await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
-        ticks = 0
-
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await asyncio.sleep(0)
-
-        ticker = asyncio.create_task(tick())
+        ticks = Ticks()
+        ticker = asyncio.create_task(ticks.run(0))
         await asyncio.sleep(0)
         async with engine.begin() as connection:
             await connection.execute(text("INSERT INTO t (v) VALUES ('one')"))
-            before = ticks
+            before = ticks.count
             for batch in range(20):
                 rows = [{"v": f"{batch}:{n}"} for n in range(500)]
                 await connection.execute(text("INSERT INTO t (v) VALUES (:v)"), rows)
-            during = ticks - before
+            during = ticks.count - before
         ticker.cancel()
         assert during >= 20, during
         async with engine.connect() as connection:
