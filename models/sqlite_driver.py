@@ -183,26 +183,24 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         self.quick = False
 
     def commit(self) -> None:
-        database = self._connection._connection
-        if database is not None and (self.in_write or not database.in_transaction):
-            # The writer's own commit, or nothing to commit (a session that only read):
-            # on the loop, without a trip to the thread.
-            try:
-                database.commit()
-            except Exception as error:
-                self._handle_exception(error)
-            return
-        super().commit()
+        if not self._ended_on_loop("commit"):
+            super().commit()
 
     def rollback(self) -> None:
+        if not self._ended_on_loop("rollback"):
+            super().rollback()
+
+    def _ended_on_loop(self, how: str) -> bool:
+        """The writer's own commit or rollback, or one with nothing to end (a session that
+        only read), runs on the loop without a trip to the thread; False otherwise."""
         database = self._connection._connection
-        if database is not None and (self.in_write or not database.in_transaction):
-            try:
-                database.rollback()
-            except Exception as error:
-                self._handle_exception(error)
-            return
-        super().rollback()
+        if database is None or not (self.in_write or not database.in_transaction):
+            return False
+        try:
+            getattr(database, how)()
+        except Exception as error:
+            self._handle_exception(error)
+        return True
 
 
 class OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
