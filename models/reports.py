@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.access import Scope
 from models.audit import record
 from models.base import as_utc, utcnow
+from models.fixed_rows import fixed_row
 from models.org import Household, Level, Node, Post, subtree
 from models.refusals import Refused
 from models.rounds import HouseholdReport, ReportRound, ReportStatus, is_open
@@ -86,7 +87,7 @@ async def reportable_units(
 async def reportable_unit(session: AsyncSession, scope: Scope, unit_id: int) -> Node:
     """The unit, when the member may report for it; otherwise ``Refused`` that says the
     same whether or not it exists."""
-    unit = await session.get(Node, unit_id) if 0 < unit_id <= LARGEST_ID else None
+    unit = await fixed_row(session, Node, unit_id) if 0 < unit_id <= LARGEST_ID else None
     if unit is None or not await may_report(session, scope, unit):
         raise Refused("reports.not_yours")
     return unit
@@ -96,7 +97,9 @@ async def round_for_button(
     session: AsyncSession, round_id: int, now: datetime | None = None
 ) -> ReportRound:
     """The round a button names, while it is open; ``Refused`` for a round that closed."""
-    report_round = await session.get(ReportRound, round_id) if 0 < round_id <= LARGEST_ID else None
+    report_round = (
+        await fixed_row(session, ReportRound, round_id) if 0 < round_id <= LARGEST_ID else None
+    )
     if report_round is None:
         raise Refused("reports.not_yours")
     if not is_open(report_round, now or utcnow()):
