@@ -42,7 +42,7 @@ async def fixed_row(session: AsyncSession, model: type[Row], row_id: int) -> Row
     """The row with this id, in ``session`` as if read there; from memory once read."""
     present = session.sync_session.identity_map.get(identity_key(model, row_id))
     if present is not None:
-        return present  # type: ignore[no-any-return]
+        return present
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
     rows = _caches.setdefault(engine, {}).setdefault(model, {})
