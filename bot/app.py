@@ -141,10 +141,10 @@ def build_dispatcher(
     # the database storage reads and writes through it (one session per update).
     dispatcher.update.outer_middleware.unregister(dispatcher.fsm)
     dispatcher.update.outer_middleware(DbSessionMiddleware(session_factory, messages_waiting))
-    # A second delivery of an update stops here, before the state is read; the claim is
-    # written in the update's first commit.
-    dispatcher.update.outer_middleware(OnceMiddleware(session_factory))
     dispatcher.update.outer_middleware(dispatcher.fsm)
+    # A second delivery of an update stops here, found claimed by the state's read (inside
+    # the user's lock); the claim is written in the update's first commit.
+    dispatcher.update.outer_middleware(OnceMiddleware(session_factory))
     dispatcher.update.outer_middleware(FsmWritesMiddleware())
     dispatcher.update.outer_middleware(MemberMiddleware())
     MemberI18nMiddleware(i18n).setup(dispatcher)

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from models.base import utcnow
 from models.sqlite_driver import QUICK
 from models.system import FsmRecord
+from models.updates import FOUND_HANDLED, HANDLED, SERVES
 
 update_session: ContextVar[AsyncSession | None] = ContextVar("update_session", default=None)
 
@@ -46,6 +47,13 @@ _RECORD = (
     .where(FsmRecord.key == bindparam("key"))
     .execution_options(**QUICK)
 )
+# The update's first read: the state, and whether the update was handled before
+# (``models.updates.was_handled``), in one query.
+_RECORD_AND_HANDLED = select(
+    HANDLED.label("handled"),
+    select(FsmRecord.state).where(FsmRecord.key == bindparam("key")).scalar_subquery(),
+    select(FsmRecord.data).where(FsmRecord.key == bindparam("key")).scalar_subquery(),
+).execution_options(**QUICK)
 
 
 class SqlStorage(BaseStorage):
@@ -129,9 +137,19 @@ async def _record(session: AsyncSession, key: str) -> tuple[str | None, str]:
     """The key's state and data in this update: read from the database once."""
     records: dict[str, tuple[str | None, str]] = session.info.setdefault(RECORDS, {})
     record = records.get(key)
-    if record is None:
+    if record is not None:
+        return record
+    serves = session.info.get(SERVES)
+    if serves is not None and FOUND_HANDLED not in session.info:
+        bot_id, update_id = serves
+        values = {"key": key, "bot_id": bot_id, "update_id": update_id}
+        handled, state, data = (await session.execute(_RECORD_AND_HANDLED, values)).one()
+        session.info[FOUND_HANDLED] = bool(handled)
+        record = (state, data) if data is not None else (None, EMPTY)
+    else:
         row = (await session.execute(_RECORD, {"key": key})).first()
-        record = records[key] = (row[0], row[1]) if row is not None else (None, EMPTY)
+        record = (row[0], row[1]) if row is not None else (None, EMPTY)
+    records[key] = record
     return record
 
 

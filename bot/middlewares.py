@@ -17,6 +17,7 @@ from models.messages import MessagesWaiting
 from models.outbox.table import QUEUED
 from models.updates import (
     KEEP_HANDLED_UPDATES,
+    SERVES,
     AlreadyHandled,
     claim_pending,
     claim_with_first_commit,
@@ -53,13 +54,16 @@ class OnceMiddleware(BaseMiddleware):
     the answer to a webhook request, and polling fetches it again after a stop before its
     offset was confirmed.
 
-    It runs inside ``DbSessionMiddleware`` and claims the update_id in the update's own
-    first commit (``models.updates.claim_with_first_commit``): the claim is committed with
+    It runs inside ``DbSessionMiddleware`` and aiogram's FSM middleware (so inside the user's
+    lock, and the question "handled before?" rides on the update's first read, the
+    conversation state's: ``models.updates.was_handled``), and claims the update_id in the
+    update's own first commit (``models.updates.claim_with_first_commit``): the claim is committed with
     the first of the handler's effects, or, when the handler wrote nothing, by itself once
     the handler is done; never in a transaction of its own before the handler. So a
     delivery that crashes before any commit leaves no claim, and its redelivery is handled.
     Of two deliveries, a second arriving once the first is claimed is skipped at a read; two
-    in this process at the same time, at the second's start; two in two processes at once,
+    of one user in this process at the same time, at that read once the first is done (the
+    user's lock); two without a user in this process at the same time, at the second's start; two in two processes at once,
     at the second's first commit, which fails and writes nothing (``AlreadyHandled``). A
     handler that raises after its first commit gives the claim back, so that a redelivery is
     handled. Claims older than ``keep`` are purged at most once per ``purge_every_s``
@@ -140,7 +144,7 @@ class DbSessionMiddleware(BaseMiddleware):
     Domain functions own their commits; anything left uncommitted is rolled back here. When
     the update queued messages, ``messages_waiting`` hears of it once the session closes,
     so that they go out at once rather than at the sender's next look. It runs before
-    ``OnceMiddleware`` and aiogram's FSM middleware, and the database FSM storage works through it
+    aiogram's FSM middleware and ``OnceMiddleware``, and the database FSM storage works through it
     (``bot.fsm_storage.update_session``): one session, one pool checkout per update.
     """
 
@@ -154,6 +158,9 @@ class DbSessionMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         async with self.session_factory() as session:
+            bot: Bot | None = data.get("bot")
+            if isinstance(event, Update) and bot is not None:
+                session.info[SERVES] = (bot.id, event.update_id)
             data["session"] = session
             token = update_session.set(session)
             try:

@@ -27,6 +27,10 @@ KEEP_HANDLED_UPDATES = timedelta(days=1)
 
 # In a session's ``info``: the (bot_id, update_id) to claim in its next commit.
 PENDING_CLAIM = "pending_update_claim"
+# In an update's session's ``info``: the (bot_id, update_id) it serves, and whether the
+# update's first read (the conversation state's, ``bot.fsm_storage``) found it claimed.
+SERVES = "serves_update"
+FOUND_HANDLED = "update_found_handled"
 
 
 class AlreadyHandled(Exception):
@@ -48,17 +52,22 @@ async def claim_update(session: AsyncSession, bot_id: int, update_id: int) -> bo
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-# Read on every update: built once, with its values bound at each execution.
-_HANDLED = select(
-    exists().where(
-        HandledUpdate.bot_id == bindparam("bot_id"),
-        HandledUpdate.update_id == bindparam("update_id"),
-    )
-).execution_options(**QUICK)
+# Whether the update of the bound ``bot_id`` and ``update_id`` is claimed: a column that
+# another read of the update can carry (``bot.fsm_storage``), saving a query per update.
+HANDLED = exists().where(
+    HandledUpdate.bot_id == bindparam("bot_id"),
+    HandledUpdate.update_id == bindparam("update_id"),
+)
+# Read on every update that has no conversation state to read: built once.
+_HANDLED = select(HANDLED).execution_options(**QUICK)
 
 
 async def was_handled(session: AsyncSession, bot_id: int, update_id: int) -> bool:
-    """Whether a claim on the update is committed (a read: no transaction is written)."""
+    """Whether a claim on the update is committed (a read: no transaction is written),
+    as the update's first read found it when that read carried the question."""
+    found = session.info.get(FOUND_HANDLED)
+    if found is not None and session.info.get(SERVES) == (bot_id, update_id):
+        return bool(found)
     found = await session.scalar(_HANDLED, {"bot_id": bot_id, "update_id": update_id})
     return bool(found)
 

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from aiogram import Bot, Dispatcher
 from aiogram.types import Message, Update
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.fsm_storage import SqlStorage
 from bot.middlewares import DbSessionMiddleware, OnceMiddleware
 from models.audit import record
 from models.base import utcnow
@@ -190,3 +191,41 @@ async def test_a_failed_update_is_handled_again_on_redelivery(
         with pytest.raises(Boom):
             await dispatcher.feed_update(bot, message_update(update_id, text))
     assert seen == ["fail early", "fail early", "fail late", "fail late"]
+
+
+async def test_with_the_database_state_the_question_rides_on_the_states_read(
+    engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession], bot: Bot
+) -> None:
+    """In the bot's own order (session, state inside the user's lock, once), "handled
+    before?" is asked by the state's read: one read per update, and a second delivery, later
+    or at the same moment, is still skipped."""
+    seen: list[str] = []
+    dispatcher = Dispatcher(storage=SqlStorage(session_factory))
+    dispatcher.update.outer_middleware.unregister(dispatcher.fsm)
+    dispatcher.update.outer_middleware(DbSessionMiddleware(session_factory))
+    dispatcher.update.outer_middleware(dispatcher.fsm)
+    dispatcher.update.outer_middleware(OnceMiddleware(session_factory))
+
+    async def handle(message: Message, session: AsyncSession) -> None:
+        seen.append(message.text or "")
+        record(session, "test.handled", 77)
+        await session.commit()
+        await asyncio.sleep(0.05)
+
+    dispatcher.message.register(handle)
+    reads: list[str] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def count(_c: object, _cur: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    await dispatcher.feed_update(bot, message_update(1, "first"))
+    assert len(reads) == 1 and "handled_updates" in reads[0] and "fsm_records" in reads[0]
+    await dispatcher.feed_update(bot, message_update(1, "first"))
+    await asyncio.gather(
+        dispatcher.feed_update(bot, message_update(2, "second")),
+        dispatcher.feed_update(bot, message_update(2, "second")),
+    )
+    assert seen == ["first", "second"]
+    assert await audited(session_factory) == 2
