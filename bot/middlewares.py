@@ -54,18 +54,19 @@ class OnceMiddleware(BaseMiddleware):
     the answer to a webhook request, and polling fetches it again after a stop before its
     offset was confirmed.
 
-    It runs inside ``DbSessionMiddleware`` and aiogram's FSM middleware (so inside the user's
-    lock, and the question "handled before?" rides on the update's first read, the
+    It runs inside ``DbSessionMiddleware`` and aiogram's FSM middleware (so inside the
+    user's lock, and the question "handled before?" rides on the update's first read, the
     conversation state's: ``models.updates.was_handled``), and claims the update_id in the
-    update's own first commit (``models.updates.claim_with_first_commit``): the claim is committed with
-    the first of the handler's effects, or, when the handler wrote nothing, by itself once
-    the handler is done; never in a transaction of its own before the handler. So a
-    delivery that crashes before any commit leaves no claim, and its redelivery is handled.
-    Of two deliveries, a second arriving once the first is claimed is skipped at a read; two
-    of one user in this process at the same time, at that read once the first is done (the
-    user's lock); two without a user in this process at the same time, at the second's start; two in two processes at once,
-    at the second's first commit, which fails and writes nothing (``AlreadyHandled``). A
-    handler that raises after its first commit gives the claim back, so that a redelivery is
+    update's own first commit (``models.updates.claim_with_first_commit``): the claim is
+    committed with the first of the handler's effects, or, when the handler wrote nothing,
+    by itself once the handler is done; never in a transaction of its own before the
+    handler. So a delivery that crashes before any commit leaves no claim, and its
+    redelivery is handled. Of two deliveries, a second arriving once the first is claimed is
+    skipped at a read; two of one user in this process at the same time, at that read once
+    the first is done (the user's lock); two without a user in this process at the same
+    time, at the second's start; two in two processes at once, at the second's first commit,
+    which fails and writes nothing (``AlreadyHandled``). A handler that raises after its
+    first commit gives the claim back, so that a redelivery is
     handled. Claims older than ``keep`` are purged at most once per ``purge_every_s``
     (``models.updates.purge_handled_updates``).
     """
