@@ -11,7 +11,7 @@ tools) each call opens a session of its own and commits at once.
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -169,17 +169,37 @@ async def commit_fsm_writes(session: AsyncSession) -> None:
         await session.commit()
 
 
-def _statement(dialect: str, key: str, state: str | None, data: str) -> Executable:
+def _upsert_statement(insert: Callable[..., Any]) -> Executable:
+    statement = insert(FsmRecord.__table__).values(
+        key=bindparam("key", type_=FsmRecord.key.type),
+        state=bindparam("state", type_=FsmRecord.state.type),
+        data=bindparam("data", type_=FsmRecord.data.type),
+        updated_at=bindparam("updated_at", type_=FsmRecord.updated_at.type),
+    )
+    excluded = statement.excluded
+    upsert: Executable = statement.on_conflict_do_update(
+        index_elements=[FsmRecord.key],
+        set_={"state": excluded.state, "data": excluded.data, "updated_at": excluded.updated_at},
+    )
+    return upsert
+
+
+# Written by most report taps: built once (per dialect), values bound at each execution.
+_UPSERTS = {
+    "sqlite": _upsert_statement(sqlite_insert),
+    "postgresql": _upsert_statement(postgresql_insert),
+}
+_DELETE = delete(FsmRecord).where(FsmRecord.key == bindparam("key"))
+
+
+def _statement(
+    dialect: str, key: str, state: str | None, data: str
+) -> tuple[Executable, dict[str, Any]]:
     if state is None and data == EMPTY:
         # A finished conversation leaves no row behind.
-        return delete(FsmRecord).where(FsmRecord.key == key)
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    values = {"state": state, "data": data, "updated_at": utcnow()}
-    return (
-        insert(FsmRecord)
-        .values(key=key, **values)
-        .on_conflict_do_update(index_elements=[FsmRecord.key], set_=values)
-    )
+        return _DELETE, {"key": key}
+    values = {"key": key, "state": state, "data": data, "updated_at": utcnow()}
+    return _UPSERTS[dialect], values
 
 
 @event.listens_for(Session, "before_commit")
@@ -191,7 +211,7 @@ def _write_pending(session: Session) -> None:
     records = session.info[RECORDS]
     dialect = session.get_bind().dialect.name
     for key in sorted(pending):
-        session.execute(_statement(dialect, key, *records[key]))
+        session.execute(*_statement(dialect, key, *records[key]))
 
 
 @event.listens_for(Session, "after_commit")

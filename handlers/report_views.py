@@ -73,8 +73,18 @@ def reader_locale() -> str:
     return str(I18n.get_current(no_error=False).current_locale)
 
 
-def button(text: str, data: CallbackData) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=data.pack())
+def button(text: str, data: CallbackData | str) -> InlineKeyboardButton:
+    """A button carrying ``data`` (packed, or to pack). Built without pydantic's checks:
+    its two fields are strings made here, and a sheet builds one per household."""
+    packed = data if isinstance(data, str) else data.pack()
+    return InlineKeyboardButton.model_construct(text=text, callback_data=packed)
+
+
+def pick_data(round_id: int, household_id: int) -> str:
+    """``HouseholdPick(round_id=…, household_id=…).pack()``, without building the model (a
+    sheet packs one per household)."""
+    separator = HouseholdPick.__separator__
+    return f"{HouseholdPick.__prefix__}{separator}{int(round_id)}{separator}{int(household_id)}"
 
 
 def keyboard(buttons: Sequence[InlineKeyboardButton], *sizes: int) -> InlineKeyboardMarkup:
@@ -137,7 +147,7 @@ def sheet_keyboard(sheet: UnitSheet, page: int) -> InlineKeyboardMarkup:
     buttons = [
         button(
             f"{'⚠️' if line.alert else MARKS[line.status]} {line.room}",
-            HouseholdPick(round_id=sheet.round_id, household_id=line.household_id),
+            pick_data(sheet.round_id, line.household_id),
         )
         for line in shown
     ]

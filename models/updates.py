@@ -9,7 +9,9 @@ and the commit that carries it fails with ``AlreadyHandled``. ``claim_update`` c
 transaction of its own.
 """
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, delete, event, exists, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -38,16 +40,34 @@ class AlreadyHandled(Exception):
     nothing of this delivery was committed."""
 
 
-def _claim_statement(dialect: str, bot_id: int, update_id: int) -> Insert:
+def _claim(insert: Callable[..., Any]) -> Insert:
+    # Either dialect's insert, which has ``on_conflict_do_nothing``.
+    # On the table, not the mapped class: an ORM insert's result has no row count.
+    statement: Insert = (
+        insert(HandledUpdate.__table__)
+        .values(
+            bot_id=bindparam("bot_id", type_=HandledUpdate.bot_id.type),
+            update_id=bindparam("update_id", type_=HandledUpdate.update_id.type),
+            handled_at=bindparam("handled_at", type_=HandledUpdate.handled_at.type),
+        )
+        .on_conflict_do_nothing()
+    )
+    return statement
+
+
+# Written on every update: built once per dialect, its values bound at each execution.
+_CLAIMS = {"sqlite": _claim(sqlite_insert), "postgresql": _claim(postgresql_insert)}
+
+
+def _claim_statement(dialect: str, bot_id: int, update_id: int) -> tuple[Insert, dict[str, Any]]:
     values = {"bot_id": bot_id, "update_id": update_id, "handled_at": utcnow()}
-    insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-    return insert(HandledUpdate).values(values).on_conflict_do_nothing()
+    return _CLAIMS[dialect], values
 
 
 async def claim_update(session: AsyncSession, bot_id: int, update_id: int) -> bool:
     """Record that this update is being handled and commit; False when it already was."""
-    statement = _claim_statement(session.get_bind().dialect.name, bot_id, update_id)
-    result = await session.execute(statement)
+    statement, values = _claim_statement(session.get_bind().dialect.name, bot_id, update_id)
+    result = await session.execute(statement, values)
     await session.commit()
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -93,7 +113,7 @@ def _write_claim(session: Session) -> None:
     claim: tuple[int, int] | None = session.info.get(PENDING_CLAIM)
     if claim is None:
         return
-    result = session.execute(_claim_statement(session.get_bind().dialect.name, *claim))
+    result = session.execute(*_claim_statement(session.get_bind().dialect.name, *claim))
     if not getattr(result, "rowcount", 0):
         raise AlreadyHandled(f"update {claim[1]} is claimed by another delivery")
 
