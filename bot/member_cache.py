@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
 
+from models.fixed_rows import as_read, column_values
 from models.members import member_by_telegram_id, watch_members
 from models.org import Member
 
@@ -44,17 +44,13 @@ class MemberCache:
         """The member, in ``session`` as if read there (so a handler may change it)."""
         entry = self._entries.get(telegram_id)
         if entry is not None and entry[0] > time.monotonic():
-            member = Member(**entry[1])
-            make_transient_to_detached(member)
-            session.add(member)
-            return member
+            return as_read(session, Member, entry[1])
         generation = self._generation
         found = await member_by_telegram_id(session, telegram_id)
         if found is not None and generation == self._generation:
             if len(self._entries) >= self.max_entries:
                 del self._entries[next(iter(self._entries))]
-            values = {column: getattr(found, column) for column in COLUMNS}
-            self._entries[telegram_id] = (time.monotonic() + self.ttl_s, values)
+            self._entries[telegram_id] = (time.monotonic() + self.ttl_s, column_values(found))
         return found
 
 

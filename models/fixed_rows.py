@@ -21,21 +21,35 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
 from models.base import Base
-from models.org import Node
-from models.rounds import ReportRound
 from models.sqlite_driver import QUICK
 
 # Per model and engine; a county has about 10,000 nodes and a round a day.
 MAX_ROWS = 50_000
 
-FIXED_MODELS: tuple[type[Base], ...] = (Node, ReportRound)
-
 Row = TypeVar("Row", bound=Base)
 
-_columns = {model: tuple(a.key for a in inspect(model).column_attrs) for model in FIXED_MODELS}
 _caches: "weakref.WeakKeyDictionary[Engine, dict[type[Base], dict[int, dict[str, Any]]]]" = (
     weakref.WeakKeyDictionary()
 )
+
+
+def column_values(row: Base) -> dict[str, Any]:
+    """The row's column values, to build it again with ``as_read``."""
+    return {
+        attribute.key: getattr(row, attribute.key) for attribute in inspect(row).mapper.column_attrs
+    }
+
+
+def as_read(session: AsyncSession, model: type[Row], values: dict[str, Any]) -> Row:
+    """The row of ``values`` (a copy kept in memory) in ``session`` as if read there: the
+    session's own object when it already holds the row, so that a handler may change it."""
+    present = session.sync_session.identity_map.get(identity_key(model, values["id"]))
+    if present is not None:
+        return present
+    row = model(**values)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
 
 
 async def fixed_row(session: AsyncSession, model: type[Row], row_id: int) -> Row | None:
@@ -52,9 +66,6 @@ async def fixed_row(session: AsyncSession, model: type[Row], row_id: int) -> Row
         if found is not None:
             if len(rows) >= MAX_ROWS:
                 del rows[next(iter(rows))]
-            rows[row_id] = {column: getattr(found, column) for column in _columns[model]}
+            rows[row_id] = column_values(found)
         return found
-    row = model(**values)
-    make_transient_to_detached(row)
-    session.add(row)
-    return row
+    return as_read(session, model, values)
