@@ -426,16 +426,17 @@ async def reports_run(
         settle_memory()  # as `python -m bot run` does once started
         lock = write_lock_of(engine)
         before = (lock.transactions, lock.held_s) if lock else (0, 0.0)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         await asyncio.gather(
             *(lead.report(user) for lead, user in zip(reporters, users, strict=True))
         )
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.thread_time() - cpu
         writes = (lock.transactions - before[0], lock.held_s - before[1]) if lock else None
         outcome = await tally(factory)
         outcome |= {"bot_calls": dict(session.calls), "alerts_shown": session.alerts_shown}
         return {
             "elapsed": elapsed,
+            "loop_cpu": cpu,
             "latencies": feeder.latencies,
             "users": users,
             "writes": writes,
@@ -478,9 +479,13 @@ async def echo_run(users: list[int], count: int, concurrency: int) -> dict[str, 
         for number in range(per_user):
             await feeder.say(user_id, f"hello {number}")
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     await asyncio.gather(*(chat(user) for user in users))
-    return {"elapsed": time.perf_counter() - started, "latencies": feeder.latencies}
+    return {
+        "elapsed": time.perf_counter() - started,
+        "loop_cpu": time.thread_time() - cpu,
+        "latencies": feeder.latencies,
+    }
 
 
 def p95_ms(latencies: list[float]) -> float:
@@ -510,6 +515,12 @@ async def main(url: str, leads: int, concurrency: int, paced: float, paced_leads
         f"refusals and re-prompts shown as alerts {run['alerts_shown']}"
     )
     print(f"  bot calls {run['bot_calls']}")
+    loop_cpu_ms = run["loop_cpu"] / updates * 1000
+    print(
+        f"  the event loop's CPU: {loop_cpu_ms:.2f} ms per update "
+        f"({run['loop_cpu'] / run['elapsed']:.0%} of the run; the rest waits for the "
+        "database's thread or for the machine)"
+    )
     if run["writes"] is not None:
         transactions, held_s = run["writes"]
         print(
@@ -520,13 +531,19 @@ async def main(url: str, leads: int, concurrency: int, paced: float, paced_leads
     echo = await echo_run(run["users"], updates, concurrency)
     echo_rate = len(echo["latencies"]) / echo["elapsed"]
     echo_p95 = p95_ms(echo["latencies"])
-    print(f"echo on a bare Dispatcher: {echo_rate:.0f} updates/s, p95 {echo_p95:.1f} ms")
+    echo_cpu_ms = echo["loop_cpu"] / len(echo["latencies"]) * 1000
+    print(
+        f"echo on a bare Dispatcher: {echo_rate:.0f} updates/s, p95 {echo_p95:.1f} ms, "
+        f"the loop's CPU {echo_cpu_ms:.2f} ms per update"
+    )
     figures = {
         "updates": updates,
         "updates_per_s": round(rate, 1),
         "p95_ms": round(p95_ms(run["latencies"]), 1),
         "echo_updates_per_s": round(echo_rate, 1),
         "ratio": round(rate / echo_rate, 3),
+        "loop_cpu_ms": round(loop_cpu_ms, 3),
+        "echo_loop_cpu_ms": round(echo_cpu_ms, 3),
     }
     if paced_run is not None:
         latencies = paced_run["latencies"]

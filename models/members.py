@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, object_session
 
 from models.org import Member
 from models.outbox.reachability import mark_unreachable
+from models.sqlite_driver import QUICK
 
 CHANGED = "members_changed"
 
@@ -59,7 +60,7 @@ async def member_by_telegram_id(session: AsyncSession, telegram_id: int) -> Memb
     return await session.scalar(
         select(Member)
         .where(Member.telegram_id == telegram_id)
-        .execution_options(populate_existing=True)
+        .execution_options(populate_existing=True, **QUICK)
     )
 
 

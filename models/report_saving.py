@@ -36,6 +36,7 @@ from models.reports import (
     unit_progress,
 )
 from models.rounds import HouseholdReport, ReportHow, ReportRound, ReportStatus, form_of
+from models.sqlite_driver import QUICK
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ async def save_unit_unchanged(
                 HouseholdReport.unit_id == unit.id,
                 HouseholdReport.status == ReportStatus.missing,
             )
+            .execution_options(**QUICK)
         )
     ).all()
     rows = sorted(rows, key=lambda row: room_order(row[1].room))
@@ -373,6 +375,7 @@ async def _streak_start(
             )
             .order_by(ReportRound.date.desc())
             .limit(1)
+            .execution_options(**QUICK)
         )
     ).first()
     if previous is not None and previous[0] == ReportStatus.nobody_home:

@@ -68,7 +68,14 @@ async def reportable_units(
     are more than ``limit``."""
     own_ids = sorted(node_id for node_id, level in scope.roots if level == Level.unit)
     own = (
-        list(await session.scalars(select(Node).where(Node.id.in_(own_ids)).order_by(Node.path)))
+        list(
+            await session.scalars(
+                select(Node)
+                .where(Node.id.in_(own_ids))
+                .order_by(Node.path)
+                .execution_options(**QUICK)
+            )
+        )
         if own_ids
         else []
     )

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import Base, as_utc, utcnow
 from models.forms import Form, cached_form, form_from_stored
 from models.org import Household
+from models.sqlite_driver import QUICK
 
 
 class ReportForm(Base):
@@ -197,6 +198,7 @@ async def current_round(
         .where(ReportRound.opens_at <= moment, ReportRound.closes_at > moment)
         .order_by(ReportRound.opens_at.desc())
         .limit(1)
+        .execution_options(**QUICK)
     )
     if found is not None:
         return found

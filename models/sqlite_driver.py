@@ -15,8 +15,10 @@ costs the writer a turn of the whole busy loop per statement, several millisecon
 updates in flight, during which nobody else can write. Such a statement costs SQLite's own
 work, tens of microseconds: in WAL mode neither a write inside the transaction nor its commit
 waits for a reader. Only the statement that begins the transaction may wait, for a writer of
-another process; it is tried at once without SQLite's busy handler, and when the database
-is locked, handed to the thread to wait there, so that the loop never stops to wait.
+another process: the connection's own busy timeout is zero, so on the loop a statement is
+tried at once, and when the database is locked it is handed to the thread, which waits there
+with the engine's busy timeout (``_run_waiting``), so that the loop never stops to wait.
+Every statement sent to the thread waits that way.
 
 A statement marked ``QUICK`` (an execution option: a read of a few rows by key, made on nearly
 every update) runs on the loop the same way: the trip would cost more than the read.
@@ -43,6 +45,22 @@ LARGE_BATCH = 200
 # ``statement.execution_options(**QUICK)``: the statement runs on the event loop (see above).
 QUICK_OPTION = "wuji_quick"
 QUICK = {QUICK_OPTION: True}
+
+
+def _run_waiting(
+    connection: sqlite3.Connection,
+    busy_timeout_ms: int,
+    operation: str,
+    parameters: Any,
+    many: bool,
+) -> Outcome:
+    """In the connection's thread: ``_run`` with SQLite's busy handler waiting up to
+    ``busy_timeout_ms`` for another writer; the connection's timeout is zero again after."""
+    connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+    try:
+        return _run(connection, operation, parameters, many)
+    finally:
+        connection.execute("PRAGMA busy_timeout = 0")
 
 
 def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> Outcome:
@@ -131,22 +149,19 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         the thread."""
         connection = cast(aiosqlite.Connection, self._connection)
         database = connection._conn
-        if database.in_transaction:
-            self._keep(_run(database, operation, parameters, many))
-            return self
-        # Beginning a transaction (or a read outside one): another process may hold a lock.
-        database.execute("PRAGMA busy_timeout = 0")
+        began = not database.in_transaction
         try:
             self._keep(_run(database, operation, parameters, many))
             return self
         except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+            # Only a statement beginning a transaction, or a read outside one, can find the
+            # database locked (by another process); the connection does not wait for it.
+            if not began or error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
                 raise
             # Nothing was written: the transaction just begun ends, and the statement waits
             # in the thread, with the busy handler, as any other.
-            database.rollback()
-        finally:
-            database.execute(f"PRAGMA busy_timeout = {self._owner.busy_timeout_ms}")
+            if database.in_transaction:
+                database.rollback()
         return await self._trip(operation, parameters, many)
 
     async def _trip(self, operation: str, parameters: Any, many: bool) -> "OneTripCursor":
@@ -154,7 +169,12 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         async with self._adapt_connection._execute_mutex:
             # aiosqlite's own way of running a function in the connection's thread.
             outcome: Outcome = await connection._execute(  # type: ignore[no-untyped-call]
-                _run, connection._conn, operation, parameters, many
+                _run_waiting,
+                connection._conn,
+                self._owner.busy_timeout_ms,
+                operation,
+                parameters,
+                many,
             )
         self._keep(outcome)
         return self
@@ -207,12 +227,15 @@ class OneTripDbapi(AsyncAdapt_aiosqlite_dbapi):
     """The aiosqlite DBAPI shim, handing out connections with one-trip cursors."""
 
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
+        # sqlite3's own default busy timeout is 5 seconds. The connection itself never waits:
+        # only a statement sent to the thread does (see above).
+        busy_timeout_ms = int(float(kw.pop("timeout", 5.0)) * 1000)
         # Statements of a write transaction run on the event loop's thread (see above).
-        connection = self.aiosqlite.connect(*arg, **{**kw, "check_same_thread": False})
+        connection = self.aiosqlite.connect(
+            *arg, **{**kw, "timeout": 0, "check_same_thread": False}
+        )
         # As the adapter does: the thread must not keep the process alive at exit.
         connection._thread.daemon = True
-        # sqlite3's own default busy timeout is 5 seconds.
-        busy_timeout_ms = int(float(kw.get("timeout", 5.0)) * 1000)
         return OneTripConnection(self, await_(connection), busy_timeout_ms)
 
 

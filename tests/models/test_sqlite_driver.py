@@ -58,11 +58,11 @@ async def test_one_trip_per_statement_with_rows_counts_and_errors(
             assert trips == []
             rows = (await connection.execute(text("SELECT id, v FROM t ORDER BY id"))).all()
             assert [tuple(row) for row in rows] == [(1, "a"), (2, "b!"), (3, "c!"), (4, "d!")]
-            assert trips == ["_run"]
+            assert trips == ["_run_waiting"]
             # A read marked quick runs on the loop.
             quick = text("SELECT v FROM t WHERE id = 2").execution_options(**QUICK)
             assert (await connection.execute(quick)).scalar() == "b!"
-            assert trips == ["_run"]
+            assert trips == ["_run_waiting"]
             assert (await connection.execute(text("SELECT v FROM t WHERE id = 9"))).first() is None
             with pytest.raises(IntegrityError):
                 await connection.execute(text("INSERT INTO t (v) VALUES ('a')"))
@@ -114,6 +114,16 @@ async def test_a_writer_waits_for_another_process_in_the_thread(tmp_path: Path) 
         assert ticks.count >= 10
         async with engine.connect() as connection:
             rows = (await connection.execute(text("SELECT v FROM t ORDER BY id"))).all()
+            # On the loop the connection never waits (its own busy timeout is zero): a quick
+            # read is one statement, with no busy timeout set before it and reset after.
+            raw = await connection.get_raw_connection()
+            database = raw.driver_connection._conn  # type: ignore[union-attr]
+            statements: list[str] = []
+            database.set_trace_callback(statements.append)
+            quick = text("SELECT v FROM t WHERE id = 2").execution_options(**QUICK)
+            assert (await connection.execute(quick)).scalar() == "mine!"
+            database.set_trace_callback(None)
+            assert statements == ["SELECT v FROM t WHERE id = 2"]
         assert [row[0] for row in rows] == ["other", "mine!"]
     finally:
         other.close()
