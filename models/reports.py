@@ -159,15 +159,29 @@ _TARGET = (
     .where(HouseholdReport.household_id == bindparam("household_id"))
     .execution_options(**QUICK)
 )
-_LAST_ANSWERS = (
-    select(HouseholdReport.household_id, HouseholdReport.answers, ReportRound.date)
+# Each household's latest earlier report with answers, and only that one: a household has a
+# report in every round its retention keeps (30 by default), each with its answers to decode.
+_EARLIER = (
+    select(
+        HouseholdReport.household_id,
+        HouseholdReport.answers,
+        ReportRound.date,
+        func.row_number()
+        .over(partition_by=HouseholdReport.household_id, order_by=ReportRound.date.desc())
+        .label("newest_first"),
+    )
     .join(ReportRound, ReportRound.id == HouseholdReport.round_id)
     .where(
         HouseholdReport.household_id.in_(bindparam("household_ids", expanding=True)),
+        # Saved as reported exactly when it has answers (``report_saving``).
         HouseholdReport.status == ReportStatus.reported,
         ReportRound.date < bindparam("before"),
     )
-    .order_by(ReportRound.date.desc())
+    .subquery()
+)
+_LAST_ANSWERS = (
+    select(_EARLIER.c.household_id, _EARLIER.c.answers, _EARLIER.c.date)
+    .where(_EARLIER.c.newest_first == 1)
     .execution_options(**QUICK)
 )
 
@@ -339,11 +353,7 @@ async def last_answers(
     if not household_ids:
         return {}
     rows = await session.execute(_LAST_ANSWERS, {"household_ids": household_ids, "before": before})
-    found: dict[int, tuple[dict[str, Any], date]] = {}
-    for household_id, answers, day in rows:
-        if household_id not in found and answers is not None:
-            found[household_id] = (dict(answers), day)
-    return found
+    return {household_id: (dict(answers), day) for household_id, answers, day in rows}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,14 @@ from models.outbox.table import OutboxMessage
 from models.posts import bind, node_by_path, post_at
 from models.refusals import Refused
 from models.report_saving import Consequences, save_report, save_unit_unchanged
-from models.reports import Reporter, household_card, reportable_units, unit_sheet
+from models.reports import (
+    _LAST_ANSWERS,
+    Reporter,
+    household_card,
+    last_answers,
+    reportable_units,
+    unit_sheet,
+)
 from models.roster import RosterSource, import_roster
 from models.rounds import (
     HouseholdReport,
@@ -385,6 +392,46 @@ async def test_no_change_copies_the_last_answers_but_asks_needs_anew(
     assert again.saved == 0
     row = await report_row(session, today.id, second.id)
     assert row.how == ReportHow.unit_no_change and row.revision == 1
+
+
+async def test_the_last_answers_are_the_newest_earlier_reports_one_row_a_household(
+    session: AsyncSession, form: Form
+) -> None:
+    """Of many earlier rounds, a household's last answers are those of its newest report
+    with answers ("nobody home" has none) before the round asked about; the statement
+    returns that one row per household, not one per round kept."""
+    await county(session)
+    reporter = await reporter_for(session, await seat(session, UNIT, "lead", 5001))
+    first, second, third, *_rest = await households_of(session, UNIT)
+    rounds = [await open_round(session, SCHEDULE, form, date(2026, 3, day)) for day in (1, 2, 3, 4)]
+    for day, report_round in enumerate(rounds[:3], start=1):
+        for household in (first, second):
+            nobody_home = household is second and day == 3
+            await save_report(
+                session, reporter, SETTINGS, round_id=report_round.id,
+                household_id=household.id, revision=0,
+                how=ReportHow.nobody_home if nobody_home else ReportHow.form,
+                answers=None if nobody_home else {**CALM, "people_at_home": day},
+                now=inside(report_round),
+            )  # fmt: skip
+    households = [first.id, second.id, third.id]
+    last = await last_answers(session, households, rounds[3].date)
+    assert {
+        household: (answers["people_at_home"], day) for household, (answers, day) in last.items()
+    } == {
+        first.id: (3, date(2026, 3, 3)),
+        second.id: (2, date(2026, 3, 2)),
+    }
+    # Before the third round, the second's.
+    before_third = await last_answers(session, households, rounds[2].date)
+    assert {household: day for household, (_answers, day) in before_third.items()} == {
+        first.id: date(2026, 3, 2),
+        second.id: date(2026, 3, 2),
+    }
+    rows = await session.execute(
+        _LAST_ANSWERS, {"household_ids": households, "before": rounds[3].date}
+    )
+    assert len(rows.all()) == 2
 
 
 # --- nobody home --------------------------------------------------------------------------
