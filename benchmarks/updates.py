@@ -1,14 +1,16 @@
 """The bot's whole update path while every unit lead of the seed county reports at once.
 
     python -m benchmarks.updates [--database URL] [--leads N] [--concurrency 64]
-                                 [--paced 150] [--paced-leads 600]
+                                 [--paced 150] [--paced-leads 600] [--history 7]
 
 Drives the real dispatcher (``bot.app.build_dispatcher``: its middlewares, FSM storage,
 handlers and domain) on a SQLite file, or on ``--database`` (a PostgreSQL database that the
 benchmark empties and fills: give it one of its own), with a bot session that answers every
 Bot API method from canned results and sends nothing. The seed county gets a member on
-each of its 2,899 unit lead posts, yesterday's round reported in full and today's open;
-then every lead reports its unit at the same time, ``--concurrency`` updates in flight:
+each of its 2,899 unit lead posts, the ``--history`` days before reported in full (a week by
+default: every household has a report per round kept, up to the retention's 30) and today's
+round open; then every lead reports its unit at the same time, ``--concurrency`` updates in
+flight:
 
 - ``/report`` → the unit's sheet;
 - a household → "no change" (most), "nobody home" (one lead in ten) or the whole form
@@ -344,7 +346,9 @@ class Lead:
         return ["其他"]
 
 
-async def prepare(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession], Config]:
+async def prepare(
+    url: str, history: int
+) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession], Config]:
     engine = create_engine(url)
     if not is_sqlite(url):
         async with engine.begin() as connection:
@@ -378,22 +382,26 @@ async def prepare(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSessio
             )
         )
         await session.commit()
-        yesterday = await open_round(session, schedule, form, today - timedelta(days=1))
-        await session.execute(
-            update(HouseholdReport)
-            .where(HouseholdReport.round_id == yesterday.id)
-            .values(
-                status="reported",
-                how="no_change",
-                answers=YESTERDAY_ANSWERS,
-                revision=1,
-                reported_at=yesterday.opens_at + timedelta(hours=2),
-            ),
-            execution_options={"synchronize_session": False},
-        )
-        await session.commit()
+        for days_ago in range(history, 0, -1):
+            earlier = await open_round(session, schedule, form, today - timedelta(days=days_ago))
+            await session.execute(
+                update(HouseholdReport)
+                .where(HouseholdReport.round_id == earlier.id)
+                .values(
+                    status="reported",
+                    how="no_change",
+                    answers=YESTERDAY_ANSWERS,
+                    revision=1,
+                    reported_at=earlier.opens_at + timedelta(hours=2),
+                ),
+                execution_options={"synchronize_session": False},
+            )
+            await session.commit()
         await open_round(session, schedule, form, today)
-    print(f"seed county: {report.households:,} households")
+    print(
+        f"seed county: {report.households:,} households, "
+        f"{history} earlier round{'s' if history != 1 else ''} reported in full"
+    )
     return engine, factory, config
 
 
@@ -409,9 +417,9 @@ async def lead_ids(factory: async_sessionmaker[AsyncSession]) -> list[int]:
 
 
 async def reports_run(
-    url: str, leads: int, concurrency: int, rate: float | None = None
+    url: str, leads: int, concurrency: int, history: int, rate: float | None = None
 ) -> dict[str, Any]:
-    engine, factory, config = await prepare(url)
+    engine, factory, config = await prepare(url, history)
     try:
         i18n = create_i18n(config.i18n.default_locale)
         storage, isolation = build_storage(config, factory)
@@ -492,16 +500,20 @@ def p95_ms(latencies: list[float]) -> float:
     return statistics.quantiles(latencies, n=20)[-1] * 1000
 
 
-async def main(url: str, leads: int, concurrency: int, paced: float, paced_leads: int) -> None:
+async def main(
+    url: str, leads: int, concurrency: int, paced: float, paced_leads: int, history: int
+) -> None:
     with tempfile.TemporaryDirectory(prefix="wuji-updates-") as folder:
         database = url or f"sqlite+aiosqlite:///{Path(folder) / 'updates.db'}"
-        run = await reports_run(database, leads, concurrency)
+        run = await reports_run(database, leads, concurrency, history)
         # Latency at a given arrival rate: with ``concurrency`` always in flight it is
         # ``concurrency / rate`` by construction (Little's law), whatever the service costs.
         paced_run = None
         if paced:
             again = url or f"sqlite+aiosqlite:///{Path(folder) / 'paced.db'}"
-            paced_run = await reports_run(again, min(leads, paced_leads), concurrency, paced)
+            paced_run = await reports_run(
+                again, min(leads, paced_leads), concurrency, history, paced
+            )
     updates = len(run["latencies"])
     rate = updates / run["elapsed"]
     print(
@@ -582,6 +594,12 @@ def parse_args() -> argparse.Namespace:
         "timed from arrival; 0: none",
     )
     parser.add_argument("--paced-leads", type=int, default=600, help="leads of the paced run")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=7,
+        help="earlier daily rounds reported in full before today's (the retention keeps 30)",
+    )
     return parser.parse_args()
 
 
@@ -594,5 +612,6 @@ if __name__ == "__main__":
             arguments.concurrency,
             arguments.paced,
             arguments.paced_leads,
+            arguments.history,
         )
     )
