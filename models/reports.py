@@ -159,17 +159,11 @@ _TARGET = (
     .where(HouseholdReport.household_id == bindparam("household_id"))
     .execution_options(**QUICK)
 )
-# Each household's latest earlier report with answers, and only that one: a household has a
+# Each household's newest earlier report with answers, and only that one: a household has a
 # report in every round its retention keeps (30 by default), each with its answers to decode.
-_EARLIER = (
-    select(
-        HouseholdReport.household_id,
-        HouseholdReport.answers,
-        ReportRound.date,
-        func.row_number()
-        .over(partition_by=HouseholdReport.household_id, order_by=ReportRound.date.desc())
-        .label("newest_first"),
-    )
+# The newest round's date is found first, from the reports' status alone, then its one report.
+_NEWEST = (
+    select(HouseholdReport.household_id, func.max(ReportRound.date).label("date"))
     .join(ReportRound, ReportRound.id == HouseholdReport.round_id)
     .where(
         HouseholdReport.household_id.in_(bindparam("household_ids", expanding=True)),
@@ -177,11 +171,18 @@ _EARLIER = (
         HouseholdReport.status == ReportStatus.reported,
         ReportRound.date < bindparam("before"),
     )
-    .subquery()
+    .group_by(HouseholdReport.household_id)
+    .subquery("newest")
 )
 _LAST_ANSWERS = (
-    select(_EARLIER.c.household_id, _EARLIER.c.answers, _EARLIER.c.date)
-    .where(_EARLIER.c.newest_first == 1)
+    select(HouseholdReport.household_id, HouseholdReport.answers, ReportRound.date)
+    .select_from(_NEWEST)
+    .join(ReportRound, ReportRound.date == _NEWEST.c.date)
+    .join(
+        HouseholdReport,
+        (HouseholdReport.round_id == ReportRound.id)
+        & (HouseholdReport.household_id == _NEWEST.c.household_id),
+    )
     .execution_options(**QUICK)
 )
 
