@@ -12,13 +12,12 @@ created the next moment). The cache is kept per engine, so two databases in one 
 """
 
 import weakref
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.util import identity_key
 
 from models.base import Base
 from models.sqlite_driver import QUICK
@@ -40,13 +39,20 @@ def column_values(row: Base) -> dict[str, Any]:
     }
 
 
+def _identity(model: type[Base], row_id: int) -> Any:
+    return inspect(model).identity_key_from_primary_key((row_id,))
+
+
 def as_read(session: AsyncSession, model: type[Row], values: dict[str, Any]) -> Row:
     """The row of ``values`` (a copy kept in memory) in ``session`` as if read there: the
     session's own object when it already holds the row, so that a handler may change it."""
-    present = session.sync_session.identity_map.get(identity_key(model, values["id"]))
+    present = session.sync_session.identity_map.get(_identity(model, values["id"]))
     if present is not None:
-        return present
-    row = model(**values)
+        return cast(Row, present)
+    # Built as a query's result is, its values set as loaded, without the constructor's
+    # events (the constructor of a member costs as much as the rest of this together).
+    row = cast(Row, inspect(model).class_manager.new_instance())
+    row.__dict__.update(values)
     make_transient_to_detached(row)
     session.add(row)
     return row
@@ -54,9 +60,9 @@ def as_read(session: AsyncSession, model: type[Row], values: dict[str, Any]) -> 
 
 async def fixed_row(session: AsyncSession, model: type[Row], row_id: int) -> Row | None:
     """The row with this id, in ``session`` as if read there; from memory once read."""
-    present = session.sync_session.identity_map.get(identity_key(model, row_id))
+    present = session.sync_session.identity_map.get(_identity(model, row_id))
     if present is not None:
-        return present
+        return cast(Row, present)
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
     rows = _caches.setdefault(engine, {}).setdefault(model, {})

@@ -7,9 +7,9 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from models.db import create_engine, create_session_factory
-from models.fixed_rows import fixed_row
+from models.fixed_rows import as_read, column_values, fixed_row
 from models.migrate import upgrade
-from models.org import Node
+from models.org import Member, Node
 from models.seed import seed_demo
 
 
@@ -49,6 +49,31 @@ async def test_a_node_is_read_once_then_served_from_memory(
         assert await fixed_row(session, Node, unit_id) is again
         assert await session.get(Node, unit_id) is again
     assert len(statements) == read
+
+
+async def test_a_remembered_row_is_as_if_read_unchanged_until_changed(
+    engine: AsyncEngine, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """A row put in a session from memory carries no change: its session writes nothing at
+    commit; a value then changed on it is written, and only that value."""
+    async with session_factory() as session:
+        member = Member(telegram_id=4242, name="王芳", locale="zh")
+        session.add(member)
+        await session.commit()
+        values = column_values(member)
+    statements = count_statements(engine)
+    async with session_factory() as session:
+        again = as_read(session, Member, values)
+        assert (again.telegram_id, again.name, again.locale) == (4242, "王芳", "zh")
+        assert not session.dirty and not session.new
+        await session.commit()
+        assert statements == []
+        again.locale = "en"
+        await session.commit()
+    assert len(statements) == 1 and statements[0].startswith("UPDATE members SET locale=")
+    async with session_factory() as session:
+        read = await session.get(Member, values["id"])
+        assert read is not None and (read.locale, read.name) == ("en", "王芳")
 
 
 async def test_a_row_not_found_is_asked_for_again(
