@@ -231,7 +231,7 @@ class Application:
             # The lock was lost: wait to become the worker again.
 
     async def _stop_workers(self) -> None:
-        self.clock.shutdown()
+        await self.clock.stop()
         await self.sender.stop()
 
     async def close(self) -> None:

@@ -5,8 +5,12 @@ jobs, because APScheduler 3 skips a job missed during downtime after one second
 (``misfire_grace_time``) and its job stores cannot be shared by processes.
 """
 
+import asyncio
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 from aiogram import Bot
 from aiogram.utils.i18n import I18n
@@ -24,6 +28,8 @@ from scheduler.sender import OutboxSender
 logger = logging.getLogger(__name__)
 
 STALE_CONVERSATION_AGE = timedelta(days=30)
+# At a stop, how long a job already running may take to finish before it is cancelled.
+STOP_WAIT_S = 10.0
 
 
 class Clock:
@@ -41,11 +47,37 @@ class Clock:
         self.i18n = i18n
         self.sender = sender
         self.scheduler: AsyncIOScheduler | None = None
+        # The jobs running now, so that a stop can let them finish.
+        self._running: set[asyncio.Task[Any]] = set()
+
+    def _tracked(self, job: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        """``job`` as the scheduler runs it: known while it runs, and when a stop cancels it
+        mid-run, said in one line (every job is a sweep that finds its work again at the next
+        start) rather than logged by the scheduler as a failure with its traceback."""
+
+        @functools.wraps(job)
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            task = asyncio.current_task()
+            assert task is not None
+            self._running.add(task)
+            try:
+                return await job(*args, **kwargs)
+            except asyncio.CancelledError:
+                logger.warning("clock: %s stopped mid-run by the stop", job.__qualname__)
+                return None
+            finally:
+                self._running.discard(task)
+
+        return run
+
+    def _add(self, job: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> None:
+        assert self.scheduler is not None
+        self.scheduler.add_job(self._tracked(job), *args, **kwargs)
 
     def start(self) -> None:
         """Must be called inside the running event loop."""
         self.scheduler = AsyncIOScheduler(timezone=self.config.i18n.timezone)
-        self.scheduler.add_job(
+        self._add(
             jobs.purge_stale_conversations,
             "cron",
             hour=3,
@@ -58,7 +90,7 @@ class Clock:
         every = {"coalesce": True, "max_instances": 1, "replace_existing": True}
         # Hourly rather than once a night: a purge is idempotent, and a bot that was down
         # at the appointed hour would otherwise skip it.
-        self.scheduler.add_job(
+        self._add(
             jobs.purge_outbox,
             "interval",
             hours=1,
@@ -70,7 +102,7 @@ class Clock:
             **every,
         )
         # What a person running the county reads in the log each hour.
-        self.scheduler.add_job(
+        self._add(
             jobs.log_traffic,
             "interval",
             hours=1,
@@ -78,10 +110,10 @@ class Clock:
             id="log_traffic",
             **every,
         )
-        self.scheduler.add_job(
+        self._add(
             self._dispatch_scheduled_notices, "interval", seconds=15, id="notices.dispatch", **every
         )
-        self.scheduler.add_job(
+        self._add(
             notice_jobs.refresh_progress,
             "interval",
             seconds=self.config.notices.progress_every_s,
@@ -89,24 +121,22 @@ class Clock:
             id="notices.progress",
             **every,
         )
-        self.scheduler.add_job(
-            self._remind_and_escalate, "interval", seconds=60, id="notices.remind", **every
-        )
-        self.scheduler.add_job(
+        self._add(self._remind_and_escalate, "interval", seconds=60, id="notices.remind", **every)
+        self._add(
             self._expire_claims,
             "interval",
             seconds=claim_jobs.EXPIRY_SWEEP_S,
             id="expire_claims",
             **every,
         )
-        self.scheduler.add_job(
+        self._add(
             self._sweep_alerts_and_needs,
             "interval",
             seconds=SWEEP_S,
             id="alerts_needs_sweep",
             **every,
         )
-        self.scheduler.add_job(
+        self._add(
             purge_old_alerts_and_needs,
             "interval",
             hours=1,
@@ -118,7 +148,7 @@ class Clock:
             **every,
         )
         # Reporting rounds open on time (freezing who is expected); old reports go.
-        self.scheduler.add_job(
+        self._add(
             open_due_round,
             "interval",
             seconds=OPEN_SWEEP_S,
@@ -130,7 +160,7 @@ class Clock:
             id="open_report_round",
             **every,
         )
-        self.scheduler.add_job(
+        self._add(
             purge_old_reports,
             "interval",
             hours=1,
@@ -142,16 +172,14 @@ class Clock:
             **every,
         )
         # The chase ladder's steps and the daily summary, read from the database when due.
-        self.scheduler.add_job(
+        self._add(
             self._chase,
             "interval",
             seconds=self.config.chase.sweep_every_s,
             id="chase_sweep",
             **every,
         )
-        self.scheduler.add_job(
-            self._summary, "interval", seconds=SUMMARY_SWEEP_S, id="daily_summary", **every
-        )
+        self._add(self._summary, "interval", seconds=SUMMARY_SWEEP_S, id="daily_summary", **every)
         self.scheduler.start()
         logger.info("clock started")
 
@@ -179,7 +207,12 @@ class Clock:
         if await sweep_alerts_and_needs(self.session_factory, self.config):
             self.sender.wake()
 
-    def shutdown(self) -> None:
+    async def stop(self) -> None:
+        """No job starts any more; the ones running get ``STOP_WAIT_S`` to finish, then the
+        scheduler stops (cancelling any still running)."""
         if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.pause()
+            if self._running:
+                await asyncio.wait(set(self._running), timeout=STOP_WAIT_S)
             self.scheduler.shutdown(wait=False)
         self.scheduler = None
