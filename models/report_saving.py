@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, case, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.alerts import raise_report_alerts
@@ -174,33 +174,17 @@ async def save_unit_unchanged(
     ).all()
     rows = sorted(rows, key=lambda row: room_order(row[1].room))
     last = await last_answers(session, [household.id for _, household in rows], report_round.date)
-    saved = 0
     without_last: list[str] = []
-    alert_ids: list[int] = []
+    copies: list[tuple[Target, dict[str, Answer]]] = []
     for report, household in rows:
         answers = (
             _unchanged(form, last[household.id][0], household) if household.id in last else None
         )
         if answers is None:
             without_last.append(household.room)
-            continue
-        found = Target(report, report_round, household, unit)
-        how = ReportHow.unit_no_change
-        outcome = await _write(
-            session,
-            reporter,
-            consequences,
-            form,
-            found,
-            how,
-            answers,
-            None,
-            moment,
-            report.revision,
-        )
-        if outcome is not None:
-            saved += 1
-            alert_ids += outcome[0]
+        else:
+            copies.append((Target(report, report_round, household, unit), answers))
+    saved, alert_ids = await _write_copies(session, reporter, consequences, form, copies, moment)
     if saved:
         record(
             session,
@@ -214,6 +198,66 @@ async def save_unit_unchanged(
     return UnitSaved(
         saved, without_last, alert_ids, await unit_progress(session, round_id, unit_id)
     )
+
+
+async def _write_copies(
+    session: AsyncSession,
+    reporter: Reporter,
+    consequences: Consequences,
+    form: Form,
+    copies: list[tuple[Target, dict[str, Answer]]],
+    now: datetime,
+) -> tuple[int, list[int]]:
+    """A unit's households saved with their copied answers by one statement, each if still
+    at the revision read (one saved meanwhile is left as it is), then what each saved one's
+    answers set off; how many were saved, and the alerts raised. No commit."""
+    if not copies:
+        return 0, []
+    matches = {found.report.id: form.alert_matches(answers) for found, answers in copies}
+    answers_type = HouseholdReport.answers.type
+    saved_ids = set(
+        await session.scalars(
+            update(HouseholdReport)
+            .where(
+                # By primary key (a pair of columns IN a list is a table scan on SQLite),
+                # each row at the revision read.
+                HouseholdReport.id.in_([found.report.id for found, _ in copies]),
+                HouseholdReport.revision
+                == case(
+                    {found.report.id: found.report.revision for found, _ in copies},
+                    value=HouseholdReport.id,
+                ),
+            )
+            .values(
+                status=ReportStatus.reported,
+                how=ReportHow.unit_no_change,
+                answers=case(
+                    {found.report.id: literal(answers, answers_type) for found, answers in copies},
+                    value=HouseholdReport.id,
+                ),
+                form_version=form.version,
+                alert=case(
+                    {report_id: literal(bool(found)) for report_id, found in matches.items()},
+                    value=HouseholdReport.id,
+                ),
+                revision=HouseholdReport.revision + 1,
+                nobody_home_since=None,
+                reporter_member_id=reporter.member_id,
+                reported_at=now,
+                started_at=None,
+            )
+            .returning(HouseholdReport.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    alert_ids: list[int] = []
+    for found, answers in copies:
+        if found.report.id in saved_ids:
+            alert_ids += await _raise_alerts(
+                session, reporter, consequences, found, matches[found.report.id]
+            )
+            await _open_needs(session, reporter, consequences, found, form.needs_of(answers))
+    return len(saved_ids), alert_ids
 
 
 def _unchanged(

@@ -3,6 +3,7 @@
 
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config, ConfigError, load_config
 from bot.forms import DEFAULT_FORM_PATH, consequences, round_schedule
+from models import report_saving
 from models.access import scope_of
 from models.base import utcnow
 from models.forms import Form, load_form
@@ -607,6 +609,67 @@ async def test_no_change_repeats_a_standing_alert_but_asks_no_need_again(
     assert outcome.saved == 1 and len(outcome.alert_ids) == 1
     assert await session.scalar(select(func.count()).select_from(Alert)) == 2
     assert await session.scalar(select(func.count()).select_from(Need)) == 1
+
+
+async def test_all_remaining_saves_each_household_its_own_copy_and_skips_one_saved_meanwhile(
+    session_factory: async_sessionmaker[AsyncSession],
+    form: Form,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ "All remaining" writes the unit's households in one statement: each gets its own last
+    answers and its own alert mark; a household another lead saved between the read of the
+    unit and the write keeps that lead's report."""
+    async with session_factory() as session:
+        await county(session)
+        lead = await seat(session, UNIT, "lead", 5001)
+        officer = await seat(session, UNIT, "officer", 5002)
+        reporter = await reporter_for(session, lead)
+        yesterday = await open_round(session, SCHEDULE, form, date(2026, 3, 1))
+        today = await open_round(session, SCHEDULE, form, date(2026, 3, 2))
+        first, second, third, fourth = await households_of(session, UNIT)
+        for people, household in enumerate((first, second, third, fourth), start=1):
+            answers = {**CALM, "people_at_home": people}
+            if household is second:
+                answers["test_status"] = "positive"  # an alert rule
+            await save_report(
+                session, reporter, SETTINGS, round_id=yesterday.id,
+                household_id=household.id, revision=0, how=ReportHow.form,
+                answers=answers, now=inside(yesterday),
+            )  # fmt: skip
+        unit = await node_by_path(session, UNIT)
+        assert unit is not None
+        unit_id, today_id = unit.id, today.id
+        ids = [household.id for household in (first, second, third, fourth)]
+
+    # Another lead saves the fourth household after the unit was read, before the write.
+    real_last_answers = report_saving.last_answers
+
+    async def meanwhile(*args: Any, **kwargs: Any) -> Any:
+        async with session_factory() as other:
+            other_reporter = await reporter_for(other, officer)
+            await save_report(
+                other, other_reporter, SETTINGS, round_id=today_id, household_id=ids[3],
+                revision=0, how=ReportHow.form, answers={**CALM, "people_at_home": 9},
+                now=inside(today),
+            )  # fmt: skip
+        return await real_last_answers(*args, **kwargs)
+
+    monkeypatch.setattr(report_saving, "last_answers", meanwhile)
+    async with session_factory() as session:
+        reporter = await reporter_for(session, lead)
+        outcome = await save_unit_unchanged(
+            session, reporter, SETTINGS, round_id=today_id, unit_id=unit_id, now=inside(today)
+        )
+        assert outcome.saved == 3 and outcome.without_last == []
+        assert len(outcome.alert_ids) == 1
+    async with session_factory() as session:
+        rows = [await report_row(session, today_id, household_id) for household_id in ids]
+        assert [row.answers["people_at_home"] for row in rows if row.answers] == [1, 2, 3, 9]
+        assert [row.how for row in rows] == [ReportHow.unit_no_change] * 3 + [ReportHow.form]
+        assert [row.alert for row in rows] == [False, True, False, False]
+        assert [row.revision for row in rows] == [1, 1, 1, 1]
+        assert all(row.status == ReportStatus.reported for row in rows)
+        assert rows[0].reported_at is not None and rows[0].started_at is None
 
 
 async def test_the_clock_opens_the_round_on_time_and_purges_old_ones(
