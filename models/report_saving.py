@@ -237,7 +237,7 @@ async def _write_copies(
                 ),
                 form_version=form.version,
                 alert=case(
-                    {report_id: literal(bool(found)) for report_id, found in matches.items()},
+                    {report_id: literal(bool(met)) for report_id, met in matches.items()},
                     value=HouseholdReport.id,
                 ),
                 revision=HouseholdReport.revision + 1,
