@@ -160,6 +160,7 @@ BENCHMARKS = [
         ["--leads", "2899", "--concurrency", "64"],
         ["--leads", "40", "--concurrency", "8"],
         [
+            Target("processes", "processes (one a core), a dispatcher each, one database"),
             Target("updates", "updates fed", "≥ 10,000", at_least(10_000)),
             Target("updates_per_s", "updates/s", "≥ 400", at_least(400)),
             Target("p95_ms", "p95 latency, ms", "< 50 ms", below(50)),
@@ -175,6 +176,7 @@ BENCHMARKS = [
         ["--database", "{database}", "--leads", "2899", "--concurrency", "64"],
         ["--database", "{database}", "--leads", "40", "--concurrency", "8"],
         [
+            Target("processes", "processes (one a core), a dispatcher each, one database"),
             Target("updates", "updates fed"),
             Target("updates_per_s", "updates/s (the target is set on SQLite)"),
             Target("p95_ms", "p95 latency, ms"),

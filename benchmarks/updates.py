@@ -37,12 +37,18 @@ import argparse
 import asyncio
 import itertools
 import json
+import multiprocessing
+import os
+import queue
 import statistics
 import tempfile
 import time
+import traceback
 from collections import Counter
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from multiprocessing.synchronize import Barrier as BarrierType
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -164,7 +170,12 @@ class Feeder:
     person."""
 
     def __init__(
-        self, dispatcher: Dispatcher, bot: Bot, concurrency: int, rate: float | None = None
+        self,
+        dispatcher: Dispatcher,
+        bot: Bot,
+        concurrency: int,
+        rate: float | None = None,
+        first_update_id: int = 1,
     ) -> None:
         self.dispatcher = dispatcher
         self.bot = bot
@@ -172,7 +183,7 @@ class Feeder:
         self.latencies: list[float] = []
         self.spacing = 1 / rate if rate else 0.0
         self._next_arrival = 0.0
-        self._update_ids = itertools.count(1)
+        self._update_ids = itertools.count(first_update_id)
         self._ids = itertools.count(1)
 
     async def feed(self, raw: dict[str, Any]) -> None:
@@ -416,39 +427,161 @@ async def lead_ids(factory: async_sessionmaker[AsyncSession]) -> list[int]:
         return [int(row) for row in rows]
 
 
-async def reports_run(
-    url: str, leads: int, concurrency: int, history: int, rate: float | None = None
-) -> dict[str, Any]:
-    engine, factory, config = await prepare(url, history)
+@dataclass(frozen=True)
+class Part:
+    """One process's share of a run: its leads (a chat never leaves its process, as a
+    balancer keeping each chat on one webhook replica would have it), its slots and rate."""
+
+    url: str
+    config: Config
+    users: list[int]
+    indices: list[int]
+    concurrency: int
+    rate: float | None
+    first_update_id: int
+    # The echo run: how many messages each chat sends.
+    messages_each: int = 0
+
+
+# A part's coroutine: given its share and a wait for every process to be ready.
+PartRun = Callable[[Part, Callable[[], Awaitable[Any]]], Awaitable[dict[str, Any]]]
+
+
+def parts(
+    url: str,
+    config: Config,
+    users: list[int],
+    concurrency: int,
+    rate: float | None,
+    processes: int,
+) -> list[Part]:
+    """The run shared among ``processes``: lead ``i`` to process ``i % processes``, the slots
+    and the arrival rate divided evenly, update ids of each process far from the others'."""
+    return [
+        Part(
+            url,
+            config,
+            users[number::processes],
+            list(range(len(users)))[number::processes],
+            max(1, concurrency // processes),
+            rate / processes if rate else None,
+            1 + number * 100_000_000,
+        )
+        for number in range(processes)
+        if users[number::processes]
+    ]
+
+
+def run_parts(target: PartRun, jobs: list[Part]) -> dict[str, Any]:
+    """Runs each part in a fresh process of its own; all start at one moment (a barrier,
+    after each has built its dispatcher), and their outcomes are merged."""
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(len(jobs), timeout=600)
+    results = context.Queue()
+    processes = [
+        context.Process(target=_part_main, args=(target, job, ready, results)) for job in jobs
+    ]
+    for process in processes:
+        process.start()
+    outcomes: list[dict[str, Any]] = []
+    while len(outcomes) < len(processes):
+        try:
+            outcomes.append(results.get(timeout=5))
+        except queue.Empty:
+            if not any(process.is_alive() for process in processes):
+                raise SystemExit("a benchmark process died without an outcome") from None
+    for process in processes:
+        process.join()
+    failed = [outcome["error"] for outcome in outcomes if "error" in outcome]
+    if failed:
+        raise SystemExit("a benchmark process failed:\n" + failed[0])
+    return merged(outcomes)
+
+
+def _part_main(
+    target: PartRun,
+    job: Part,
+    ready: BarrierType,
+    results: "multiprocessing.Queue[dict[str, Any]]",
+) -> None:
+    async def run() -> dict[str, Any]:
+        return await target(job, lambda: asyncio.to_thread(ready.wait))
+
     try:
-        i18n = create_i18n(config.i18n.default_locale)
-        storage, isolation = build_storage(config, factory)
-        dispatcher = build_dispatcher(config, factory, i18n, storage, isolation)
+        results.put(asyncio.run(run()))
+    except BaseException:
+        ready.abort()
+        results.put({"error": traceback.format_exc()})
+
+
+def merged(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The processes' outcomes as one run's: they started together, so the run lasted as
+    long as the slowest; CPU, latencies and counts add up."""
+    calls: Counter[str] = Counter()
+    for outcome in outcomes:
+        calls.update(outcome["bot_calls"])
+    writes = [outcome["writes"] for outcome in outcomes if outcome["writes"] is not None]
+    return {
+        "elapsed": max(outcome["elapsed"] for outcome in outcomes),
+        "loop_cpu": sum(outcome["loop_cpu"] for outcome in outcomes),
+        "latencies": [latency for outcome in outcomes for latency in outcome["latencies"]],
+        "writes": tuple(map(sum, zip(*writes, strict=True))) if writes else None,
+        "bot_calls": dict(calls),
+        "alerts_shown": sum(outcome["alerts_shown"] for outcome in outcomes),
+        "processes": len(outcomes),
+    }
+
+
+async def reports_part(job: Part, ready: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+    """One process's leads reporting through a dispatcher of its own on the shared database."""
+    engine = create_engine(job.url)
+    try:
+        factory = create_session_factory(engine)
+        i18n = create_i18n(job.config.i18n.default_locale)
+        storage, isolation = build_storage(job.config, factory)
+        dispatcher = build_dispatcher(job.config, factory, i18n, storage, isolation)
         bot = canned_bot()
         session = bot.session
         assert isinstance(session, CannedSession)
-        feeder = Feeder(dispatcher, bot, concurrency, rate)
-        form = load_report_form(config)
-        users = (await lead_ids(factory))[:leads]
-        reporters = [Lead(feeder, session, form, index) for index in range(len(users))]
+        feeder = Feeder(dispatcher, bot, job.concurrency, job.rate, job.first_update_id)
+        form = load_report_form(job.config)
+        reporters = [Lead(feeder, session, form, index) for index in job.indices]
         settle_memory()  # as `python -m bot run` does once started
         lock = write_lock_of(engine)
         before = (lock.transactions, lock.held_s) if lock else (0, 0.0)
+        await ready()
         started, cpu = time.perf_counter(), time.thread_time()
         await asyncio.gather(
-            *(lead.report(user) for lead, user in zip(reporters, users, strict=True))
+            *(lead.report(user) for lead, user in zip(reporters, job.users, strict=True))
         )
         elapsed, cpu = time.perf_counter() - started, time.thread_time() - cpu
         writes = (lock.transactions - before[0], lock.held_s - before[1]) if lock else None
-        outcome = await tally(factory)
-        outcome |= {"bot_calls": dict(session.calls), "alerts_shown": session.alerts_shown}
         return {
             "elapsed": elapsed,
             "loop_cpu": cpu,
             "latencies": feeder.latencies,
-            "users": users,
             "writes": writes,
-        } | outcome
+            "bot_calls": dict(session.calls),
+            "alerts_shown": session.alerts_shown,
+        }
+    finally:
+        await engine.dispose()
+
+
+async def reports_run(
+    url: str,
+    leads: int,
+    concurrency: int,
+    history: int,
+    rate: float | None = None,
+    processes: int = 1,
+) -> dict[str, Any]:
+    engine, factory, config = await prepare(url, history)
+    try:
+        users = (await lead_ids(factory))[:leads]
+        jobs = parts(url, config, users, concurrency, rate, processes)
+        run = await asyncio.to_thread(run_parts, reports_part, jobs)
+        return run | {"users": users} | await tally(factory)
     finally:
         await engine.dispose()
 
@@ -471,7 +604,7 @@ async def tally(factory: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
         }
 
 
-async def echo_run(users: list[int], count: int, concurrency: int) -> dict[str, Any]:
+async def echo_part(job: Part, ready: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
     """The framework's ceiling: the same feeding of as many updates to an echo handler."""
     dispatcher = Dispatcher()
 
@@ -480,20 +613,34 @@ async def echo_run(users: list[int], count: int, concurrency: int) -> dict[str, 
 
     dispatcher.message.register(echo, F.text)
     bot = canned_bot()
-    feeder = Feeder(dispatcher, bot, concurrency)
-    per_user = -(-count // len(users))
+    session = bot.session
+    assert isinstance(session, CannedSession)
+    feeder = Feeder(dispatcher, bot, job.concurrency, None, job.first_update_id)
 
     async def chat(user_id: int) -> None:
-        for number in range(per_user):
+        for number in range(job.messages_each):
             await feeder.say(user_id, f"hello {number}")
 
+    await ready()
     started, cpu = time.perf_counter(), time.thread_time()
-    await asyncio.gather(*(chat(user) for user in users))
+    await asyncio.gather(*(chat(user) for user in job.users))
     return {
         "elapsed": time.perf_counter() - started,
         "loop_cpu": time.thread_time() - cpu,
         "latencies": feeder.latencies,
+        "writes": None,
+        "bot_calls": dict(session.calls),
+        "alerts_shown": 0,
     }
+
+
+def echo_run(users: list[int], count: int, concurrency: int, processes: int) -> dict[str, Any]:
+    per_user = -(-count // len(users))
+    jobs = [
+        replace(job, messages_each=per_user)
+        for job in parts("", Config(), users, concurrency, None, processes)
+    ]
+    return run_parts(echo_part, jobs)
 
 
 def p95_ms(latencies: list[float]) -> float:
@@ -501,23 +648,30 @@ def p95_ms(latencies: list[float]) -> float:
 
 
 async def main(
-    url: str, leads: int, concurrency: int, paced: float, paced_leads: int, history: int
+    url: str,
+    leads: int,
+    concurrency: int,
+    paced: float,
+    paced_leads: int,
+    history: int,
+    processes: int,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="wuji-updates-") as folder:
         database = url or f"sqlite+aiosqlite:///{Path(folder) / 'updates.db'}"
-        run = await reports_run(database, leads, concurrency, history)
+        run = await reports_run(database, leads, concurrency, history, None, processes)
         # Latency at a given arrival rate: with ``concurrency`` always in flight it is
         # ``concurrency / rate`` by construction (Little's law), whatever the service costs.
         paced_run = None
         if paced:
             again = url or f"sqlite+aiosqlite:///{Path(folder) / 'paced.db'}"
             paced_run = await reports_run(
-                again, min(leads, paced_leads), concurrency, history, paced
+                again, min(leads, paced_leads), concurrency, history, paced, processes
             )
     updates = len(run["latencies"])
     rate = updates / run["elapsed"]
     print(
-        f"{'sqlite' if is_sqlite(database) else 'postgresql'}: {len(run['users']):,} leads, "
+        f"{'sqlite' if is_sqlite(database) else 'postgresql'}, {processes} process"
+        f"{'es' if processes > 1 else ''}: {len(run['users']):,} leads, "
         f"{updates:,} updates in {run['elapsed']:.1f} s: {rate:.0f} updates/s, "
         f"p50 {statistics.median(run['latencies']) * 1000:.1f} ms, "
         f"p95 {p95_ms(run['latencies']):.1f} ms"
@@ -530,17 +684,18 @@ async def main(
     loop_cpu_ms = run["loop_cpu"] / updates * 1000
     print(
         f"  the event loop's CPU: {loop_cpu_ms:.2f} ms per update "
-        f"({run['loop_cpu'] / run['elapsed']:.0%} of the run; the rest waits for the "
-        "database's thread or for the machine)"
+        f"({run['loop_cpu'] / (run['elapsed'] * processes):.0%} of each process's run; "
+        "the rest waits for the database's thread or for the machine)"
     )
     if run["writes"] is not None:
         transactions, held_s = run["writes"]
         print(
             f"  SQLite write transactions {transactions:,} ({transactions / updates:.2f} per "
-            f"update), the write lock held {held_s / run['elapsed']:.0%} of the run, "
+            f"update), the write lock held {held_s / (run['elapsed'] * processes):.0%} of "
+            "each process's run, "
             f"{held_s / max(transactions, 1) * 1000:.1f} ms per transaction"
         )
-    echo = await echo_run(run["users"], updates, concurrency)
+    echo = await asyncio.to_thread(echo_run, run["users"], updates, concurrency, processes)
     echo_rate = len(echo["latencies"]) / echo["elapsed"]
     echo_p95 = p95_ms(echo["latencies"])
     echo_cpu_ms = echo["loop_cpu"] / len(echo["latencies"]) * 1000
@@ -549,6 +704,7 @@ async def main(
         f"the loop's CPU {echo_cpu_ms:.2f} ms per update"
     )
     figures = {
+        "processes": processes,
         "updates": updates,
         "updates_per_s": round(rate, 1),
         "p95_ms": round(p95_ms(run["latencies"]), 1),
@@ -600,6 +756,13 @@ def parse_args() -> argparse.Namespace:
         default=7,
         help="earlier daily rounds reported in full before today's (the retention keeps 30)",
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="processes sharing the leads, each with its own dispatcher on the one database "
+        "(as webhook replicas behind a balancer that keeps a chat on one); default: one a core",
+    )
     return parser.parse_args()
 
 
@@ -613,5 +776,6 @@ if __name__ == "__main__":
             arguments.paced,
             arguments.paced_leads,
             arguments.history,
+            arguments.processes,
         )
     )

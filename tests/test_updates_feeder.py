@@ -7,7 +7,8 @@ import time
 from aiogram import Dispatcher, F
 from aiogram.types import Message
 
-from benchmarks.updates import Feeder, canned_bot
+from benchmarks.updates import Feeder, canned_bot, echo_run, merged, parts
+from bot.config import Config
 
 
 def echo_dispatcher(pause_s: float = 0.0) -> Dispatcher:
@@ -40,3 +41,39 @@ async def test_waiting_for_a_slot_counts_in_a_paced_updates_latency() -> None:
     unpaced = Feeder(echo_dispatcher(0.05), canned_bot(), concurrency=1)
     await asyncio.gather(*(unpaced.say(user, "hi") for user in range(1, 6)))
     assert max(unpaced.latencies) < 0.15
+
+
+def test_a_run_shared_among_processes_gives_each_lead_to_one_and_splits_slots_and_rate() -> None:
+    users = [100 + n for n in range(7)]
+    jobs = parts("sqlite+aiosqlite:///x.db", Config(), users, concurrency=64, rate=150, processes=2)
+    assert [job.users for job in jobs] == [[100, 102, 104, 106], [101, 103, 105]]
+    # A lead's place in the whole run decides what it does, whichever process runs it.
+    assert [job.indices for job in jobs] == [[0, 2, 4, 6], [1, 3, 5]]
+    assert [(job.concurrency, job.rate) for job in jobs] == [(32, 75), (32, 75)]
+    first, second = (job.first_update_id for job in jobs)
+    assert second - first >= 10_000_000  # update ids never meet: each is claimed once
+    # Fewer leads than processes: no empty process.
+    assert len(parts("", Config(), users[:1], 64, None, processes=2)) == 1
+
+
+def test_processes_outcomes_merge_into_one_run() -> None:
+    one = {"elapsed": 2.0, "loop_cpu": 1.5, "latencies": [0.1], "writes": (3, 0.5)}
+    other = {"elapsed": 3.0, "loop_cpu": 2.0, "latencies": [0.2, 0.3], "writes": (4, 0.25)}
+    run = merged(
+        [
+            one | {"bot_calls": {"SendMessage": 2}, "alerts_shown": 1},
+            other | {"bot_calls": {"SendMessage": 1, "EditMessageText": 5}, "alerts_shown": 0},
+        ]
+    )
+    assert run["elapsed"] == 3.0  # they started together: the slowest ends the run
+    assert run["loop_cpu"] == 3.5 and sorted(run["latencies"]) == [0.1, 0.2, 0.3]
+    assert run["writes"] == (7, 0.75)
+    assert run["bot_calls"] == {"SendMessage": 3, "EditMessageText": 5}
+    assert run["alerts_shown"] == 1 and run["processes"] == 2
+
+
+def test_the_echo_run_in_two_processes_feeds_every_message() -> None:
+    run = echo_run([1, 2, 3], count=30, concurrency=4, processes=2)
+    assert run["processes"] == 2
+    assert len(run["latencies"]) == 30
+    assert run["bot_calls"] == {"SendMessage": 30}
