@@ -47,10 +47,11 @@ from models.forms import Form
 from models.org import Member
 from models.posts import node_by_path
 from models.refusals import Refused
-from models.report_saving import save_report, save_unit_unchanged
+from models.report_saving import save_report
 from models.reports import household_card, may_report, reportable_units, unchanged_preview
 from models.rounds import ReportHow, current_round, form_by_version
 from models.text import shown
+from models.unit_saving import save_unit_unchanged
 
 
 async def start_report(

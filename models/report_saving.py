@@ -1,5 +1,5 @@
-"""Saving household reports: a filled-in form, "no change since last report", "nobody home",
-and "all remaining: no change" for a unit.
+"""Saving household reports: a filled-in form, "no change since last report" and "nobody
+home" ("all remaining: no change" for a unit is ``models.unit_saving``).
 
 A save names the revision of the report it read; the row is updated only if that is still
 its revision, so a double tap or an update delivered twice saves once (on SQLite as on
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, literal, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.alerts import raise_report_alerts
@@ -29,9 +29,6 @@ from models.reports import (
     Reporter,
     Target,
     last_answers,
-    reportable_unit,
-    room_order,
-    round_for_button,
     target,
     unit_progress,
 )
@@ -89,7 +86,7 @@ async def save_report(
     elif how is ReportHow.no_change:
         last = await last_answers(session, [household_id], found.report_round.date)
         saved_answers = (
-            _unchanged(form, last[household_id][0], found.household)
+            unchanged_answers(form, last[household_id][0], found.household)
             if household_id in last
             else None
         )
@@ -135,132 +132,7 @@ async def save_report(
     )
 
 
-@dataclass(frozen=True)
-class UnitSaved:
-    saved: int
-    # Rooms with no earlier report to copy: they need the form.
-    without_last: list[str]
-    alert_ids: list[int]
-    progress: Progress
-
-
-async def save_unit_unchanged(
-    session: AsyncSession,
-    reporter: Reporter,
-    consequences: Consequences,
-    *,
-    round_id: int,
-    unit_id: int,
-    now: datetime | None = None,
-) -> UnitSaved:
-    """ "All remaining: no change": every household of the unit not yet reported this round
-    gets its last answers again, in one transaction. Households with no earlier report are
-    left for the form. A second run finds none remaining and saves nothing. Commits."""
-    moment = now or utcnow()
-    report_round = await round_for_button(session, round_id, moment)
-    unit = await reportable_unit(session, reporter.scope, unit_id)
-    form = await form_of(session, report_round)
-    rows = (
-        await session.execute(
-            select(HouseholdReport, Household)
-            .join(Household, Household.id == HouseholdReport.household_id)
-            .where(
-                HouseholdReport.round_id == round_id,
-                HouseholdReport.unit_id == unit.id,
-                HouseholdReport.status == ReportStatus.missing,
-            )
-            .execution_options(**QUICK)
-        )
-    ).all()
-    rows = sorted(rows, key=lambda row: room_order(row[1].room))
-    last = await last_answers(session, [household.id for _, household in rows], report_round.date)
-    without_last: list[str] = []
-    copies: list[tuple[Target, dict[str, Answer]]] = []
-    for report, household in rows:
-        answers = (
-            _unchanged(form, last[household.id][0], household) if household.id in last else None
-        )
-        if answers is None:
-            without_last.append(household.room)
-        else:
-            copies.append((Target(report, report_round, household, unit), answers))
-    saved, alert_ids = await _write_copies(session, reporter, consequences, form, copies, moment)
-    if saved:
-        record(
-            session,
-            "report.unit_unchanged",
-            reporter.telegram_id,
-            round_id=round_id,
-            unit_id=unit_id,
-            households=saved,
-        )
-    await session.commit()
-    return UnitSaved(
-        saved, without_last, alert_ids, await unit_progress(session, round_id, unit_id)
-    )
-
-
-async def _write_copies(
-    session: AsyncSession,
-    reporter: Reporter,
-    consequences: Consequences,
-    form: Form,
-    copies: list[tuple[Target, dict[str, Answer]]],
-    now: datetime,
-) -> tuple[int, list[int]]:
-    """A unit's households saved with their copied answers by one statement, each if still
-    at the revision read (one saved meanwhile is left as it is), then what each saved one's
-    answers set off; how many were saved, and the alerts raised. No commit."""
-    if not copies:
-        return 0, []
-    matches = {found.report.id: form.alert_matches(answers) for found, answers in copies}
-    answers_type = HouseholdReport.answers.type
-    saved_ids = set(
-        await session.scalars(
-            update(HouseholdReport)
-            .where(
-                # By primary key (a pair of columns IN a list is a table scan on SQLite),
-                # each row at the revision read.
-                HouseholdReport.id.in_([found.report.id for found, _ in copies]),
-                HouseholdReport.revision
-                == case(
-                    {found.report.id: found.report.revision for found, _ in copies},
-                    value=HouseholdReport.id,
-                ),
-            )
-            .values(
-                status=ReportStatus.reported,
-                how=ReportHow.unit_no_change,
-                answers=case(
-                    {found.report.id: literal(answers, answers_type) for found, answers in copies},
-                    value=HouseholdReport.id,
-                ),
-                form_version=form.version,
-                alert=case(
-                    {report_id: literal(bool(met)) for report_id, met in matches.items()},
-                    value=HouseholdReport.id,
-                ),
-                revision=HouseholdReport.revision + 1,
-                nobody_home_since=None,
-                reporter_member_id=reporter.member_id,
-                reported_at=now,
-                started_at=None,
-            )
-            .returning(HouseholdReport.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    alert_ids: list[int] = []
-    for found, answers in copies:
-        if found.report.id in saved_ids:
-            alert_ids += await _raise_alerts(
-                session, reporter, consequences, found, matches[found.report.id]
-            )
-            await _open_needs(session, reporter, consequences, found, form.needs_of(answers))
-    return len(saved_ids), alert_ids
-
-
-def _unchanged(
+def unchanged_answers(
     form: Form, last: Mapping[str, Any], household: Household
 ) -> dict[str, Answer] | None:
     """The last answers this form still takes, with the household's attributes as they are;
@@ -354,55 +226,49 @@ async def _write(
         attributes = _attributes(form.household_fields(), answers)
         if attributes:
             household.attributes = {**(household.attributes or {}), **attributes}
-    alert_ids = await _raise_alerts(session, reporter, consequences, found, matches)
     needs = form.needs_of(answers) if answers is not None else []
-    need_ids = await _open_needs(session, reporter, consequences, found, needs)
+    alert_ids, need_ids = await set_off(session, reporter, consequences, found, matches, needs)
     flagged = False
     if nobody_home_since is not None:
         flagged = await _flag_if_away_too_long(session, consequences, found, nobody_home_since)
     return alert_ids, need_ids, flagged
 
 
-async def _raise_alerts(
+async def set_off(
     session: AsyncSession,
     reporter: Reporter,
     consequences: Consequences,
     found: Target,
     matches: list[AlertMatch],
-) -> list[int]:
-    if not matches:
-        return []
-    # One alert per report and field: a correction that still matches repeats none.
-    return await raise_report_alerts(
-        session,
-        report_id=found.report.id,
-        household_id=found.household.id,
-        unit_node_id=found.unit.id,
-        reporter_member_id=reporter.member_id,
-        matches=matches,
-        command_centre=consequences.command_centre,
-    )
-
-
-async def _open_needs(
-    session: AsyncSession,
-    reporter: Reporter,
-    consequences: Consequences,
-    found: Target,
     needs: list[NeedRequest],
-) -> list[int]:
-    if not needs:
-        return []
-    # One ticket per report and kind: a correction opens only the kinds it adds.
-    return await open_report_needs(
-        session,
-        report_id=found.report.id,
-        household_id=found.household.id,
-        unit_node_id=found.unit.id,
-        reporter_member_id=reporter.member_id,
-        needs=needs,
-        command_centre=consequences.command_centre,
-    )
+) -> tuple[list[int], list[int]]:
+    """What a saved report's answers set off, in its transaction: the alerts its ``matches``
+    raise and the needs it opens; their ids. No commit."""
+    alert_ids: list[int] = []
+    if matches:
+        # One alert per report and field: a correction that still matches repeats none.
+        alert_ids = await raise_report_alerts(
+            session,
+            report_id=found.report.id,
+            household_id=found.household.id,
+            unit_node_id=found.unit.id,
+            reporter_member_id=reporter.member_id,
+            matches=matches,
+            command_centre=consequences.command_centre,
+        )
+    need_ids: list[int] = []
+    if needs:
+        # One ticket per report and kind: a correction opens only the kinds it adds.
+        need_ids = await open_report_needs(
+            session,
+            report_id=found.report.id,
+            household_id=found.household.id,
+            unit_node_id=found.unit.id,
+            reporter_member_id=reporter.member_id,
+            needs=needs,
+            command_centre=consequences.command_centre,
+        )
+    return alert_ids, need_ids
 
 
 async def _streak_start(

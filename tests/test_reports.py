@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config, ConfigError, load_config
 from bot.forms import DEFAULT_FORM_PATH, consequences, round_schedule
-from models import report_saving
+from models import unit_saving
 from models.access import scope_of
 from models.base import utcnow
 from models.forms import Form, load_form
@@ -19,7 +19,7 @@ from models.org import Household, Member, Node
 from models.outbox.table import OutboxMessage
 from models.posts import bind, node_by_path, post_at
 from models.refusals import Refused
-from models.report_saving import Consequences, save_report, save_unit_unchanged
+from models.report_saving import Consequences, save_report
 from models.reports import (
     _LAST_ANSWERS,
     Reporter,
@@ -41,6 +41,7 @@ from models.rounds import (
     purge_rounds_older_than,
 )
 from models.system import AuditEntry
+from models.unit_saving import save_unit_unchanged
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 UNIT = "县卫健局片区/阳光小区/1号楼/1单元"
@@ -642,7 +643,7 @@ async def test_all_remaining_saves_each_household_its_own_copy_and_skips_one_sav
         ids = [household.id for household in (first, second, third, fourth)]
 
     # Another lead saves the fourth household after the unit was read, before the write.
-    real_last_answers = report_saving.last_answers
+    real_last_answers = unit_saving.last_answers
 
     async def meanwhile(*args: Any, **kwargs: Any) -> Any:
         async with session_factory() as other:
@@ -654,7 +655,7 @@ async def test_all_remaining_saves_each_household_its_own_copy_and_skips_one_sav
             )  # fmt: skip
         return await real_last_answers(*args, **kwargs)
 
-    monkeypatch.setattr(report_saving, "last_answers", meanwhile)
+    monkeypatch.setattr(unit_saving, "last_answers", meanwhile)
     async with session_factory() as session:
         reporter = await reporter_for(session, lead)
         outcome = await save_unit_unchanged(
