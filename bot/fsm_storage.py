@@ -24,12 +24,11 @@ from aiogram.fsm.storage.base import (
     StorageKey,
 )
 from sqlalchemy import Executable, bindparam, delete, event, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from models.base import utcnow
+from models.db import dialect_insert, per_dialect
 from models.sqlite_driver import QUICK
 from models.system import FsmRecord
 from models.updates import FOUND_HANDLED, HANDLED, SERVES
@@ -118,7 +117,7 @@ class SqlStorage(BaseStorage):
     async def _upsert(self, key: str, **values: Any) -> None:
         async with self.session_factory() as session:
             dialect = session.get_bind().dialect.name
-            insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+            insert = dialect_insert(dialect)
             values["updated_at"] = utcnow()
             statement = insert(FsmRecord).values(key=key, **{"state": None, "data": "{}", **values})
             await session.execute(
@@ -185,10 +184,7 @@ def _upsert_statement(insert: Callable[..., Any]) -> Executable:
 
 
 # Written by most report taps: built once (per dialect), values bound at each execution.
-_UPSERTS = {
-    "sqlite": _upsert_statement(sqlite_insert),
-    "postgresql": _upsert_statement(postgresql_insert),
-}
+_UPSERTS = per_dialect(_upsert_statement)
 _DELETE = delete(FsmRecord).where(FsmRecord.key == bindparam("key"))
 
 

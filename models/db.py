@@ -14,9 +14,12 @@ import asyncio
 import sqlite3
 import time
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, ExceptionContext, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError
@@ -29,6 +32,23 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.util import await_
 
 from models.sqlite_driver import QUICK_OPTION, OneTripConnection, one_trip_dbapi
+
+# The databases Wuji runs on, by SQLAlchemy's dialect name.
+DIALECTS = ("sqlite", "postgresql")
+
+Built = TypeVar("Built")
+
+
+def dialect_insert(dialect: str) -> Callable[..., Any]:
+    """The dialect's own INSERT: it has ``ON CONFLICT`` (upserts), which the generic one lacks."""
+    return postgresql_insert if dialect == "postgresql" else sqlite_insert
+
+
+def per_dialect(build: Callable[[Callable[..., Any]], Built]) -> dict[str, Built]:
+    """A statement written on nearly every update, built once for each dialect from its own
+    INSERT (values bound at each execution); look it up by ``dialect.name``."""
+    return {name: build(dialect_insert(name)) for name in DIALECTS}
+
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 HIDDEN_DETAIL = "[row values hidden]"

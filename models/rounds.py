@@ -30,12 +30,11 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, as_utc, utcnow
+from models.db import dialect_insert
 from models.forms import Form, cached_form, form_from_stored
 from models.org import Household
 from models.sqlite_driver import QUICK
@@ -275,7 +274,7 @@ async def _upsert_ignoring_conflict(
 ) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; whether the row was inserted."""
     dialect = session.get_bind().dialect.name
-    builder = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    builder = dialect_insert(dialect)
     statement = builder(table).values(**values).on_conflict_do_nothing(index_elements=keys)
     result = await session.execute(statement)
     return bool(getattr(result, "rowcount", 0))

@@ -5,11 +5,10 @@ import re
 from collections.abc import Sequence
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
+from models.db import dialect_insert
 from models.members import member_by_telegram_id
 from models.org import Member
 from models.people import SeenUser
@@ -43,7 +42,7 @@ async def record_seen_user(
         "seen_at": utcnow(),
     }
     dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    insert = dialect_insert(dialect)
     statement = insert(SeenUser).values(**values)
     await session.execute(
         statement.on_conflict_do_update(

@@ -14,13 +14,12 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, delete, event, exists, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
 from models.base import utcnow
+from models.db import per_dialect
 from models.sqlite_driver import QUICK
 from models.system import HandledUpdate
 
@@ -56,7 +55,7 @@ def _claim(insert: Callable[..., Any]) -> Insert:
 
 
 # Written on every update: built once per dialect, its values bound at each execution.
-_CLAIMS = {"sqlite": _claim(sqlite_insert), "postgresql": _claim(postgresql_insert)}
+_CLAIMS = per_dialect(_claim)
 
 
 def _claim_statement(dialect: str, bot_id: int, update_id: int) -> tuple[Insert, dict[str, Any]]:
