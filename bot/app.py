@@ -103,8 +103,9 @@ def build_storage(
     if config.redis.url:
         storage = RedisStorage.from_url(config.redis.url, key_builder=key_builder)
         return storage, RedisEventIsolation(storage.redis, key_builder=key_builder)
-    # Without Redis there is exactly one bot process, so in-process locks isolate
-    # two quick updates of one user from each other.
+    # Without Redis each chat's updates reach one bot process (there is one, or replicas
+    # behind a balancer that routes by chat), so in-process locks isolate two quick
+    # updates of one user from each other.
     return SqlStorage(session_factory, key_builder), SimpleEventIsolation()
 
 
@@ -226,7 +227,7 @@ class Application:
             await self.sender.start()
             self.clock.start()
             await self.worker_lock.watch(self._stop_workers)
-            if not self.worker_lock.needed:
+            if not self.worker_lock.can_be_lost:
                 return
             # The lock was lost: wait to become the worker again.
 

@@ -1,13 +1,18 @@
-"""Exactly one worker: the process that runs the clock and the outbox sender holds a
-PostgreSQL advisory lock on a connection of its own. A second worker waits; when the first
-dies its connection closes, the lock is free, and the second takes over. On SQLite the
-deployment is one process, and there is nothing to lock.
-(https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS)
+"""Exactly one worker: the process that runs the clock and the outbox sender holds a lock.
+A second worker waits; when the first dies its lock is free, and the second takes over.
+
+On PostgreSQL the lock is an advisory lock on a connection of its own, lost if that
+connection is (https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS).
+On SQLite every process is on the one machine that holds the database file: the lock is an
+exclusive ``flock`` on a file beside it (``wuji.db-worker.lock``), which the system frees
+when the process ends, however it ends; so web replicas and a worker can share one file.
 """
 
 import asyncio
+import fcntl
 import logging
 from collections.abc import Awaitable, Callable
+from typing import IO
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -24,35 +29,55 @@ class WorkerLock:
         self.retry_s = retry_s
         self.check_s = check_s
         self._connection: AsyncConnection | None = None
+        self._file: IO[bytes] | None = None
 
     @property
-    def needed(self) -> bool:
+    def can_be_lost(self) -> bool:
+        """Whether the lock can be lost while this process lives (with its connection)."""
         return self.engine.dialect.name == "postgresql"
 
+    @property
+    def _path(self) -> str | None:
+        """SQLite's lock file, beside the database; None for a database in memory."""
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or database in (None, "", ":memory:"):
+            return None
+        return f"{database}-worker.lock"
+
     async def acquire(self) -> None:
-        """Returns once this process holds the lock (at once on SQLite)."""
-        if not self.needed:
-            return
+        """Returns once this process holds the lock."""
         waited = False
-        while True:
-            try:
-                connection = await self.engine.connect()
-                held = await connection.scalar(
-                    text("SELECT pg_try_advisory_lock(:key)"), {"key": WORKER_LOCK_KEY}
-                )
-                if held:
-                    # The lock lives as long as this connection; it holds no transaction.
-                    await connection.commit()
-                    self._connection = connection
-                    logger.info("this process is the worker: it runs the clock and the sender")
-                    return
-                await connection.close()
-            except Exception as error:  # the database away: try again, as a waiting worker
-                logger.warning("worker lock: %s; trying again", type(error).__name__)
+        while not await self._try():
             if not waited:
                 logger.info("another process is the worker; waiting to take over")
                 waited = True
             await asyncio.sleep(self.retry_s)
+        logger.info("this process is the worker: it runs the clock and the sender")
+
+    async def _try(self) -> bool:
+        if self.can_be_lost:
+            return await self._try_advisory()
+        path = self._path
+        if path is None:
+            return True  # a database in memory lives in this process alone
+        self._file = _locked(path)
+        return self._file is not None
+
+    async def _try_advisory(self) -> bool:
+        try:
+            connection = await self.engine.connect()
+            held = await connection.scalar(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": WORKER_LOCK_KEY}
+            )
+            if held:
+                # The lock lives as long as this connection; it holds no transaction.
+                await connection.commit()
+                self._connection = connection
+                return True
+            await connection.close()
+        except Exception as error:  # the database away: try again, as a waiting worker
+            logger.warning("worker lock: %s; trying again", type(error).__name__)
+        return False
 
     async def watch(self, lost: Callable[[], Awaitable[None]]) -> None:
         """Checks now and then that the lock's connection is alive; if it is not, the lock
@@ -71,6 +96,9 @@ class WorkerLock:
                 return
 
     async def release(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()  # closing the file frees its lock
         connection, self._connection = self._connection, None
         if connection is None:
             return
@@ -81,3 +109,14 @@ class WorkerLock:
             logger.debug("worker lock connection: %s", type(error).__name__)
         finally:
             await connection.close()
+
+
+def _locked(path: str) -> IO[bytes] | None:
+    """The file at ``path``, open and locked by this process; None while another holds it."""
+    file = open(path, "ab")  # noqa: SIM115 (kept open as long as the lock is held)
+    try:
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        file.close()
+        return None
+    return file

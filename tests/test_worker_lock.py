@@ -2,6 +2,9 @@
 a web replica never runs the clock or the sender."""
 
 import asyncio
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -17,23 +20,68 @@ from tests.fixtures import emulated_config
 
 
 async def test_a_second_worker_waits_then_takes_over(engine: AsyncEngine, db_url: str) -> None:
+    # On SQLite a lock on a file beside the database (web replicas and a worker sharing one
+    # file on one machine); on PostgreSQL an advisory lock.
     first = WorkerLock(engine, retry_s=0.05)
     await first.acquire()
-    if not first.needed:
-        # SQLite: one process is the whole deployment; nothing to wait for.
-        assert engine.dialect.name == "sqlite"
-        return
     other_engine = create_engine(db_url)  # another process's connections
     second = WorkerLock(other_engine, retry_s=0.05)
     try:
         waiting = asyncio.create_task(second.acquire())
         await asyncio.sleep(0.3)
         assert not waiting.done()
-        await first.release()  # the first worker dies: its connection closes
+        await first.release()  # the first worker dies: its connection or file closes
         await asyncio.wait_for(waiting, timeout=5)
     finally:
         await second.release()
         await other_engine.dispose()
+
+
+def test_on_sqlite_the_worker_lock_is_freed_when_its_process_dies_however(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "wuji.db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK, f"sqlite+aiosqlite:///{database}"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert not asyncio.run(_acquired_within(database, 0.3))
+        holder.kill()  # no clean-up runs: SIGKILL
+        holder.wait(timeout=10)
+        assert asyncio.run(_acquired_within(database, 5))
+    finally:
+        holder.kill()
+
+
+HOLD_THE_LOCK = """
+import asyncio, sys
+from bot.worker_lock import WorkerLock
+from models.db import create_engine
+
+async def main():
+    lock = WorkerLock(create_engine(sys.argv[1]))
+    await lock.acquire()
+    print("held", flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+async def _acquired_within(database: Path, seconds: float) -> bool:
+    engine = create_engine(f"sqlite+aiosqlite:///{database}")
+    lock = WorkerLock(engine, retry_s=0.05)
+    try:
+        await asyncio.wait_for(lock.acquire(), timeout=seconds)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        await lock.release()
+        await engine.dispose()
 
 
 async def test_a_worker_that_loses_its_connection_stops_working(
@@ -41,7 +89,8 @@ async def test_a_worker_that_loses_its_connection_stops_working(
 ) -> None:
     lock = WorkerLock(engine, check_s=0.05)
     await lock.acquire()
-    if not lock.needed:
+    if not lock.can_be_lost:
+        # SQLite: a lock on a file cannot be lost while its process lives.
         assert engine.dialect.name == "sqlite"
         return
     stopped = asyncio.Event()
