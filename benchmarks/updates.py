@@ -2,6 +2,7 @@
 
     python -m benchmarks.updates [--database URL] [--leads N] [--concurrency 64]
                                  [--paced 150] [--paced-leads 600] [--history 7]
+                                 [--processes N]
 
 Drives the real dispatcher (``bot.app.build_dispatcher``: its middlewares, FSM storage,
 handlers and domain) on a SQLite file, or on ``--database`` (a PostgreSQL database that the
@@ -21,7 +22,10 @@ flight:
 - "All remaining: no change" and its confirmation for the rest of the unit.
 
 Each update goes through ``dispatcher.feed_update`` as polling would hand it over; its
-latency is that call's time. The same harness then feeds as many plain messages to an echo
+latency is that call's time. The leads are shared among ``--processes`` processes (one per
+core by default), each with a dispatcher of its own on the one database and every update of
+a chat, as webhook replicas behind a balancer routing by chat would be; the slots and the
+paced rate are divided among them, and they start together. The same harness then feeds as many plain messages to an echo
 handler on a bare ``Dispatcher`` (memory FSM): the framework's ceiling on this machine.
 
 With 64 updates always in flight, an update's latency is 64 divided by the rate, whatever
