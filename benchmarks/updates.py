@@ -25,8 +25,9 @@ Each update goes through ``dispatcher.feed_update`` as polling would hand it ove
 latency is that call's time. The leads are shared among ``--processes`` processes (one per
 core by default), each with a dispatcher of its own on the one database and every update of
 a chat, as webhook replicas behind a balancer routing by chat would be; the slots and the
-paced rate are divided among them, and they start together. The same harness then feeds as many plain messages to an echo
-handler on a bare ``Dispatcher`` (memory FSM): the framework's ceiling on this machine.
+paced rate are divided among them, and they start together. The same harness then feeds as
+many plain messages to an echo handler on a bare ``Dispatcher`` (memory FSM), shared the same
+way: the framework's ceiling on this machine.
 
 With 64 updates always in flight, an update's latency is 64 divided by the rate, whatever
 it costs (Little's law): the p95 of that run says how long the queue is, not how long a
