@@ -1,5 +1,6 @@
-"""``python -m benchmarks.soak [--scale S] [--units N] [--seed K] [--database URL --redis URL
---replicas 2]``. The last line is the promised figures as JSON; the exit code is 1 when a
+"""``python -m benchmarks.soak [--scale S] [--units N] [--seed K] [--database URL] [--redis URL]
+[--replicas 2]``: replicas on PostgreSQL, or on one SQLite file (the worker's lock is a file
+beside it). The last line is the promised figures as JSON; the exit code is 1 when a
 promised zero is not zero (or repeats exceed the in-flight bound, or the token was logged)."""
 
 import argparse
@@ -25,8 +26,6 @@ def parse(argv: list[str] | None = None) -> SoakOptions:
     parser.add_argument("--replicas", type=int, default=0, help="webhook replicas and a worker")
     parser.add_argument("--workdir", type=Path, help="keep the logs and configs here")
     arguments = parser.parse_args(argv)
-    if arguments.replicas and not arguments.database.startswith("postgresql"):
-        parser.error("--replicas needs --database postgresql+asyncpg://… (one worker holds a lock)")
     return SoakOptions(
         scale=arguments.scale,
         units=arguments.units,
