@@ -91,7 +91,9 @@ class HouseholdReport(Base):
         Index("ix_household_reports_round_building", "round_id", "building_id"),
         Index("ix_household_reports_round_grid", "round_id", "grid_id"),
         Index("ix_household_reports_round_zone", "round_id", "zone_id"),
-        Index("ix_household_reports_household_id", "household_id"),
+        # A household's reports by status and round: its last answers ("no change" copies
+        # them) are read from this index alone, without the rows.
+        Index("ix_household_reports_household_status_round", "household_id", "status", "round_id"),
         # The households still unreported, read by the ladder, /late and the console: a
         # small index however many have reported (queries name the status as a literal).
         Index(
