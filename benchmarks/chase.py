@@ -36,7 +36,7 @@ from bot.forms import DEFAULT_FORM_PATH
 from models.chase import ChaseRun, ChaseStep, Ladder
 from models.chase_sweep import sweep
 from models.db import create_engine, create_session_factory
-from models.forms import load_form
+from models.form_parse import load_form
 from models.migrate import upgrade
 from models.outbox.table import OutboxMessage, OutboxStatus
 from models.rounds import HouseholdReport, RoundSchedule, open_round

@@ -44,7 +44,7 @@ from bot.i18n import create_i18n
 from models.access import Scope
 from models.console_auth import issue_link, open_link
 from models.db import create_engine, create_session_factory
-from models.forms import load_form
+from models.form_parse import load_form
 from models.migrate import upgrade
 from models.registration import get_or_create_member
 from models.report_saving import Consequences, save_report

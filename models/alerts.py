@@ -34,7 +34,8 @@ from models.access import scope_of
 from models.audit import record
 from models.base import Base, utcnow
 from models.chain import ancestors_above, holders_at, private_addresses
-from models.forms import SEVERITIES, AlertMatch, Form, form_from_stored
+from models.form_parse import form_from_stored
+from models.forms import SEVERITIES, AlertMatch, Form
 from models.messages import Action, ActionKind, AlertBody, Text
 from models.org import Member, Node, Post
 from models.outbox.table import URGENT_PRIORITY, OutgoingMessage, enqueue

@@ -35,7 +35,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, as_utc, utcnow
 from models.db import dialect_insert
-from models.forms import Form, cached_form, form_from_stored
+from models.form_parse import cached_form, form_from_stored
+from models.forms import Form
 from models.org import Household
 from models.sqlite_driver import QUICK
 

@@ -24,7 +24,8 @@ from models.alerts import (
     raise_report_alerts,
 )
 from models.base import utcnow
-from models.forms import AlertMatch, load_form
+from models.form_parse import load_form
+from models.forms import AlertMatch
 from models.messages import ActionKind, AlertBody, decode
 from models.org import Post
 from models.outbox.delivery import claim_due

@@ -16,7 +16,8 @@ from handlers.outbound import render_text
 from models.chase import ChaseRun, ChaseStep, Ladder, LadderStep, RunOutcome, default_steps, plan
 from models.chase_nudge import NudgeOutcome, nudge
 from models.chase_sweep import sweep
-from models.forms import Form, load_form
+from models.form_parse import load_form
+from models.forms import Form
 from models.messages import Action, ActionKind, Text, decode
 from models.org import Household, Level, Member, Post
 from models.outbox.table import OutboxMessage

@@ -7,7 +7,8 @@ import pytest
 
 from bot.config import Config, ConfigError
 from bot.forms import DEFAULT_FORM_PATH, load_report_form
-from models.forms import AlertMatch, FormError, NeedRequest, load_form, parse_form
+from models.form_parse import load_form, parse_form
+from models.forms import AlertMatch, FormError, NeedRequest
 from models.refusals import Refused
 
 LABEL = '{ zh_Hans = "标签", en = "Label" }'

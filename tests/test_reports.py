@@ -14,7 +14,8 @@ from bot.forms import DEFAULT_FORM_PATH, consequences, round_schedule
 from models import unit_saving
 from models.access import scope_of
 from models.base import utcnow
-from models.forms import Form, load_form
+from models.form_parse import load_form
+from models.forms import Form
 from models.org import Household, Member, Node
 from models.outbox.table import OutboxMessage
 from models.posts import bind, node_by_path, post_at

@@ -3,7 +3,8 @@
 from pathlib import Path
 
 from bot.config import Config, ConfigError
-from models.forms import Form, FormError, load_form
+from models.form_parse import load_form
+from models.forms import Form, FormError
 from models.report_saving import Consequences
 from models.rounds import RoundSchedule
 

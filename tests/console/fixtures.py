@@ -15,7 +15,7 @@ from bot.forms import DEFAULT_FORM_PATH
 from bot.i18n import create_i18n
 from models.access import Scope
 from models.base import as_utc
-from models.forms import load_form
+from models.form_parse import load_form
 from models.report_saving import Consequences, save_report
 from models.reports import Reporter
 from models.rounds import HouseholdReport, ReportHow, ReportRound, RoundSchedule, open_round

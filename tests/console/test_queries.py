@@ -55,7 +55,7 @@ async def test_a_unit_shows_its_households_with_answers_in_the_readers_language(
     session: AsyncSession,
 ) -> None:
     from bot.forms import DEFAULT_FORM_PATH
-    from models.forms import load_form
+    from models.form_parse import load_form
 
     report_round = await county_in_round(session)
     unit = await node_at(session, UNIT)
@@ -244,7 +244,7 @@ async def test_trend_over_rounds_and_the_data_version_moves_with_a_save(
     session: AsyncSession,
 ) -> None:
     from bot.forms import DEFAULT_FORM_PATH
-    from models.forms import load_form
+    from models.form_parse import load_form
     from models.rounds import open_round
     from tests.console.fixtures import SCHEDULE, today
 

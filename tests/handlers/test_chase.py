@@ -22,7 +22,7 @@ from bot.i18n import create_i18n
 from handlers.actions import LateNudge
 from models.base import as_utc
 from models.chase import ChaseStep
-from models.forms import load_form
+from models.form_parse import load_form
 from models.org import Member
 from models.rounds import HouseholdReport, ReportRound, ReportStatus, current_round
 from scheduler.chase_jobs import send_daily_summary, sweep_ladder

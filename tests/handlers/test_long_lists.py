@@ -10,7 +10,7 @@ from bot.config import Config
 from bot.emulator.html_text import utf16_len
 from bot.forms import DEFAULT_FORM_PATH, round_schedule
 from models.access import Scope
-from models.forms import load_form
+from models.form_parse import load_form
 from models.notices import NoticeDraft, create_notice
 from models.roster import import_roster
 from models.roster_parse import RosterSource

@@ -14,7 +14,7 @@ from bot.forms import DEFAULT_FORM_PATH, consequences, round_schedule
 from handlers.report_views import HouseholdAction, HouseholdPick, UnitAllSame, UnitPick
 from models.access import scope_of
 from models.base import as_utc
-from models.forms import load_form
+from models.form_parse import load_form
 from models.org import Household, Member
 from models.posts import bind, node_by_path, post_at
 from models.report_saving import save_report

@@ -22,7 +22,7 @@ from bot.emulator.models import BotMessage
 from bot.forms import DEFAULT_FORM_PATH, consequences, round_schedule
 from models.access import scope_of
 from models.base import utcnow
-from models.forms import load_form
+from models.form_parse import load_form
 from models.org import Household, Member, Node, Post
 from models.posts import node_by_path
 from models.report_saving import save_report
