@@ -31,14 +31,14 @@ from handlers.contact import confirm_keyboard, contact_keyboard, is_own_contact
 from handlers.filters import NOT_A_COMMAND, Matches, private_buttons
 from handlers.rendering import describe_post
 from handlers.vacancies import VacancyPick
-from models.claims import (
+from models.claim_links import (
     Claimable,
     ClaimCheck,
     check_claim_link,
     offer_claim,
-    open_claim,
     redeem_claim_link,
 )
+from models.claims import open_claim
 
 logger = logging.getLogger(__name__)
 

@@ -26,13 +26,9 @@ from handlers.filters import Matches, private_buttons
 from handlers.ids import Number, RowId
 from handlers.rendering import describe_post, post_title
 from models.access import Scope, scope_of
-from models.claims import (
-    VacancyPage,
-    vacancies_in_scope,
-    vacancies_under,
-)
 from models.groups import Binding, binding_of
 from models.posts import PostView
+from models.vacancies import VacancyPage, vacancies_in_scope, vacancies_under
 
 logger = logging.getLogger(__name__)
 

@@ -6,17 +6,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.access import Scope, scope_of
+from models.claim_links import Claimable, check_claimable, offer_claim
 from models.claims import (
-    Claimable,
     Decision,
     Withdrawal,
-    check_claimable,
     decide_claim,
     deciders_of,
-    offer_claim,
     open_claim,
-    vacancies_in_scope,
-    vacancies_under,
     withdraw_claim,
 )
 from models.groups import (
@@ -38,6 +34,7 @@ from models.resignation import leave_post
 from models.roster import RosterSource, import_roster
 from models.status import county_counts
 from models.system import AuditEntry
+from models.vacancies import vacancies_in_scope, vacancies_under
 from tests.fixtures import (
     BUILDING,
     GRID,

@@ -10,22 +10,24 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-import models.claims
+import models.claim_links
 from models.access import Scope, scope_of
 from models.base import utcnow
-from models.claims import (
+from models.claim_links import (
     CLAIM_LINK_TTL,
     Claimable,
     ClaimCheck,
+    check_claim_link,
+    offer_claim,
+    redeem_claim_link,
+)
+from models.claims import (
     Decision,
     Withdrawal,
-    check_claim_link,
     decide_claim,
     expire_claims,
-    offer_claim,
     open_claim,
     open_claims_for,
-    redeem_claim_link,
     withdraw_claim,
 )
 from models.groups import BindResult, bind_group, unbind_group
@@ -267,7 +269,7 @@ async def test_two_volunteers_confirming_at_once_leave_one_open_claim(
     async with session_factory() as other:
         assert (await claim(other, liu_link, LIU)).claimable is Claimable.yes
 
-    real_check = models.claims.check_claimable
+    real_check = models.claim_links.check_claimable
     stale: list[bool] = []
 
     async def check_before_liu_committed(
@@ -279,7 +281,7 @@ async def test_two_volunteers_confirming_at_once_leave_one_open_claim(
             return ClaimCheck(Claimable.yes, found.post)
         return found
 
-    monkeypatch.setattr(models.claims, "check_claimable", check_before_liu_committed)
+    monkeypatch.setattr(models.claim_links, "check_claimable", check_before_liu_committed)
     outcome = await claim(session, chen_link, CHEN)
     assert stale and outcome.claimable is Claimable.pending
     assert await open_claims_on(session, UNIT) == 1

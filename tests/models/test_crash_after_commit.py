@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Config
 from models.access import scope_of
 from models.assignments import assign_post, revoke_post
-from models.claims import decide_claim, offer_claim, open_claim
+from models.claim_links import offer_claim
+from models.claims import decide_claim, open_claim
 from models.groups import bind_group
 from models.invites import create_invites, lookup_invite
 from models.org import Role
