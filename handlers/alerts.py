@@ -18,14 +18,8 @@ from handlers.actions import AlertAck
 from handlers.filters import NOT_A_COMMAND, Matches, private_buttons
 from handlers.ids import RowId
 from handlers.rendering import post_button_text
-from models.alerts import (
-    Acknowledged,
-    AlertMedia,
-    AlertRefused,
-    MemberAlert,
-    acknowledge_alert,
-    raise_member_alert,
-)
+from models.alert_followup import Acknowledged, acknowledge_alert
+from models.alerts import AlertMedia, AlertRefused, MemberAlert, raise_member_alert
 from models.org import Member
 from models.posts import posts_of
 

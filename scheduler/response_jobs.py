@@ -1,6 +1,6 @@
 """The clock's work for alerts and needs: alerts nobody acknowledged in time go on to the
 command centre, need tickets nobody could be told of go there too, and overdue tickets
-climb to the zone lead (``models.alerts``, ``models.needs``)."""
+climb to the zone lead (``models.alert_followup``, ``models.need_followup``)."""
 
 import logging
 from datetime import timedelta
@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
-from models.alerts import escalate_unacknowledged, purge_alerts_older_than
+from models.alert_followup import escalate_unacknowledged, purge_alerts_older_than
 from models.need_followup import purge_needs_older_than, sweep_needs
 from models.needs import NeedLimits
 

@@ -11,15 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.i18n import create_i18n
 from handlers.outbound import TelegramRenderer
+from models.alert_followup import Acknowledged, acknowledge_alert, escalate_unacknowledged
 from models.alert_views import open_alert_count
 from models.alerts import (
     ALERT_PRIORITY,
-    Acknowledged,
     Alert,
     AlertRefused,
     MemberAlert,
-    acknowledge_alert,
-    escalate_unacknowledged,
     raise_member_alert,
     raise_report_alerts,
 )

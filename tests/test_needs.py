@@ -8,7 +8,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.access import scope_of
-from models.alerts import Alert, purge_alerts_older_than, raise_report_alerts
+from models.alert_followup import purge_alerts_older_than
+from models.alerts import Alert, raise_report_alerts
 from models.base import utcnow
 from models.forms import AlertMatch, NeedRequest
 from models.messages import ActionKind, Term, Text, decode
