@@ -21,7 +21,9 @@ from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 from aiogram.utils.i18n import I18n
 from aiogram.utils.token import TokenValidationError, validate_token
 from aiohttp import web
+from redis.exceptions import RedisError
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.commands import publish_commands
@@ -205,7 +207,23 @@ class Application:
 
     async def prepare(self) -> None:
         await upgrade(self.engine)
+        await self._reach_redis()
         await publish_commands(self.bot, self.config, self.i18n)
+
+    async def _reach_redis(self) -> None:
+        """With conversations in Redis, a Redis that does not answer would fail every update:
+        the process does not start, as with a database that cannot be reached."""
+        storage = self.dispatcher.storage
+        if not isinstance(storage, RedisStorage):
+            return
+        try:
+            await storage.redis.ping()
+        except RedisError as error:
+            where = make_url(self.config.redis.url).render_as_string(hide_password=True)
+            raise ConnectionError(
+                f"cannot reach Redis at {where} ([redis] url): {error}; start it, or leave "
+                "[redis] url empty to keep conversations in the database"
+            ) from None
 
     @property
     def handles_updates(self) -> bool:

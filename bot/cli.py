@@ -8,7 +8,8 @@ import argparse
 import asyncio
 import importlib
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from bot.config import Config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# As a shell reports a command stopped by Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 # Each command's coroutine (config, arguments) → exit status, as module and name, so that
 # only the module of the command that runs is imported.
@@ -41,6 +44,34 @@ class CommandFailed(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+@contextmanager
+def output_file(path: Path) -> Iterator[Callable[[bytes], None]]:
+    """The command's output file, opened before the command does its work: a path that
+    cannot be written (no such folder, a folder, no permission) fails the command before it
+    commits anything (invites issued, an export audited), not after. Yields the function
+    that writes the file's content; a file the command created is removed if it fails."""
+    existed = path.exists()
+    try:
+        # Appending opens without emptying: an earlier file stays until the content is ready.
+        handle = path.open("ab")
+    except OSError as error:
+        raise CommandFailed(f"cannot write {path}: {error.strerror or error}") from None
+    written = False
+
+    def write(content: bytes) -> None:
+        nonlocal written
+        handle.truncate(0)
+        handle.write(content)
+        written = True
+
+    try:
+        with handle:
+            yield write
+    finally:
+        if not written and not existed:
+            path.unlink(missing_ok=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,8 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             # A port already taken, a file that cannot be written: said as it is.
             return _fail(str(error), EXIT_FAILED, secrets)
         where = make_url(config.database.url).render_as_string(hide_password=True)
-        reason = getattr(error, "orig", None) or error
-        return _fail(f"cannot use the database {where}: {reason}", EXIT_FAILED, secrets)
+        return _fail(f"cannot use the database {where}: {_reason(error)}", EXIT_FAILED, secrets)
     except CommandError as error:
         # A migration this version does not have: the database was written by a newer one.
         where = make_url(config.database.url).render_as_string(hide_password=True)
@@ -140,7 +170,17 @@ def main(argv: list[str] | None = None) -> int:
             secrets,
         )
     except KeyboardInterrupt:
-        return EXIT_FAILED
+        print("wuji: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _reason(error: BaseException) -> str:
+    """What went wrong with the database, in words: a driver's own error where SQLAlchemy
+    wrapped one; a timeout, which says nothing of itself, said as one."""
+    reason = getattr(error, "orig", None) or error
+    if isinstance(reason, TimeoutError) and not str(reason):
+        return "no answer in time (is a database server listening at that address?)"
+    return str(reason) or type(reason).__name__
 
 
 # Where an error raised unwrapped (a refused connection is a plain OSError) comes from the

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from tqdm import tqdm
 
-from bot.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed
+from bot.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, output_file
 from bot.config import Config, ConfigError
 from models.db import create_engine, create_session_factory
 from models.migrate import pending_revisions, upgrade
@@ -245,6 +245,12 @@ async def invite_command(config: Config, arguments: argparse.Namespace) -> int:
     if arguments.all == bool(arguments.role):
         print("wuji: give either --role lead|officer or --all", file=sys.stderr)
         return EXIT_USAGE
+    if arguments.out and not arguments.all:
+        print("wuji: --out goes with --all (one post's link is printed)", file=sys.stderr)
+        return EXIT_USAGE
+    if arguments.out and arguments.out.suffix.lower() != ".xlsx":
+        print("wuji: --out must end in .xlsx", file=sys.stderr)
+        return EXIT_USAGE
     username = await bot_username(config)
     ttl = timedelta(days=config.invites.ttl_days)
 
@@ -265,13 +271,16 @@ async def invite_command(config: Config, arguments: argparse.Namespace) -> int:
                 return EXIT_FAILED
             print(row.link)
             return EXIT_OK
-        rows = await invite_vacant_posts(session, node, ttl, None, link_for)
-        if arguments.out:
-            arguments.out.write_bytes(invite_sheet(rows))
-            print(f"wrote {len(rows)} invites to {arguments.out}")
-        else:
-            for row in rows:
+        if not arguments.out:
+            for row in await invite_vacant_posts(session, node, ttl, None, link_for):
                 print(f"{row.path}\t{row.role}\t{row.roster_name}\t{row.roster_phone}\t{row.link}")
+            return EXIT_OK
+        # Issuing withdraws the posts' earlier links: the sheet that holds the new ones must
+        # be writable first.
+        with output_file(arguments.out) as write:
+            rows = await invite_vacant_posts(session, node, ttl, None, link_for)
+            write(invite_sheet(rows))
+        print(f"wrote {len(rows)} invites to {arguments.out}")
         return EXIT_OK
 
     return await _with_session(config, work)

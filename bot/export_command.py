@@ -4,8 +4,8 @@ centre. Audited like an export from chat. Nothing here imports aiogram at module
 catalogs are loaded inside the command, as the CLI's other commands do."""
 
 import argparse
-import asyncio
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +34,20 @@ def add_export_parser(commands: "argparse._SubParsersAction[argparse.ArgumentPar
 
 
 async def export_command(config: "Config", arguments: argparse.Namespace) -> int:
+    # Imported here: bot.cli imports this module for its parser.
+    from bot.cli import output_file
+
+    out: Path = arguments.out
+    if out.suffix.lower() not in FORMATS:
+        print("wuji: --out must end in .xlsx or .csv", file=sys.stderr)
+        return EXIT_USAGE
+    with output_file(out) as write:
+        return await _export(config, arguments, write)
+
+
+async def _export(
+    config: "Config", arguments: argparse.Namespace, write: Callable[[bytes], None]
+) -> int:
     from bot.catalogs import text
     from models.db import create_engine, create_session_factory
     from models.exports import export_round, export_sheets
@@ -43,9 +57,6 @@ async def export_command(config: "Config", arguments: argparse.Namespace) -> int
     from models.spreadsheets import csv_bytes, workbook_bytes
 
     out: Path = arguments.out
-    if out.suffix.lower() not in FORMATS:
-        print("wuji: --out must end in .xlsx or .csv", file=sys.stderr)
-        return EXIT_USAGE
     locale = config.i18n.default_locale
     engine = create_engine(config.database.url)
     try:
@@ -56,7 +67,7 @@ async def export_command(config: "Config", arguments: argparse.Namespace) -> int
                 print(f"wuji: no round on {arguments.round_date.isoformat()}", file=sys.stderr)
                 return EXIT_FAILED
             nodes = None
-            if arguments.node:
+            if arguments.node is not None:
                 node = await node_by_path(session, arguments.node)
                 if node is None:
                     print(f"wuji: no node at path {arguments.node!r}", file=sys.stderr)
@@ -71,11 +82,7 @@ async def export_command(config: "Config", arguments: argparse.Namespace) -> int
 
     sheets = export_sheets(export, word, config.reports.timezone or config.i18n.timezone)
     content = workbook_bytes(sheets) if out.suffix.lower() == ".xlsx" else csv_bytes(sheets)
-    try:
-        await asyncio.to_thread(out.write_bytes, content)
-    except OSError as error:
-        print(f"wuji: cannot write {out}: {error.strerror}", file=sys.stderr)
-        return EXIT_FAILED
+    write(content)
     print(
         f"wrote {out}: {len(export.reports.rows)} household reports, "
         f"{len(export.needs.rows)} needs, {len(export.coverage.rows)} posts"

@@ -144,6 +144,67 @@ def test_invite_prints_a_link_and_exports_a_sheet_of_vacant_posts(tmp_path: Path
     assert unknown.returncode == 1 and "no node at path" in unknown.stderr
 
 
+def test_a_sheet_that_cannot_be_written_leaves_the_links_already_sent_alive(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    database = tmp_path / "wuji.db"
+    (tmp_path / "config.toml").write_text(
+        f'[telegram]\nbot_username = "wuji_datong_bot"\n[database]\n'
+        f'url = "sqlite+aiosqlite:///{database}"\n',
+        encoding="utf-8",
+    )
+    assert wuji("import", str(ROOT / "examples" / "households.csv"), cwd=tmp_path).returncode == 0
+    sent = wuji("invite", "县卫健局片区", "--all", "--out", "sent.xlsx", cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+
+    def invites() -> tuple[int, int]:
+        with sqlite3.connect(database) as connection:
+            total, revoked = connection.execute(
+                "SELECT count(*), count(revoked_at) FROM invites"
+            ).fetchone()
+        return total, revoked
+
+    before = invites()
+    assert before[0] > 0 and before[1] == 0
+    unwritable = tmp_path / "no such folder" / "again.xlsx"
+    failed = wuji("invite", "县卫健局片区", "--all", "--out", str(unwritable), cwd=tmp_path)
+    assert failed.returncode == 1
+    assert failed.stderr == f"wuji: cannot write {unwritable}: No such file or directory\n"
+    # Nothing was issued, so nothing sent before was withdrawn.
+    assert invites() == before
+    for wrong, said in (
+        (("--all", "--out", "again.csv"), "--out must end in .xlsx"),
+        (("--role", "lead", "--out", "again.xlsx"), "--out goes with --all"),
+    ):
+        refused = wuji("invite", "县卫健局片区", *wrong, cwd=tmp_path)
+        assert refused.returncode == 2 and said in refused.stderr
+    assert invites() == before
+
+
+def test_run_refuses_to_start_when_its_redis_does_not_answer(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        '[redis]\nurl = "redis://:hunter2@127.0.0.1:1/0"\n', encoding="utf-8"
+    )
+    database = f"sqlite+aiosqlite:///{tmp_path / 'wuji.db'}"
+    result = wuji("run", cwd=tmp_path, env={"BOT_TOKEN": TOKEN, "DATABASE_URL": database})
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("wuji: cannot reach Redis at redis://:***@127.0.0.1:1/0 ([redis] url)")
+    assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_database_that_never_answers_is_said_so() -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from bot.cli import _reason
+
+    assert "no answer in time" in _reason(TimeoutError())
+    wrapped = DBAPIError("SELECT 1", {}, ConnectionRefusedError(111, "Connection refused"))
+    assert _reason(wrapped) == "[Errno 111] Connection refused"
+
+
 def test_import_progress_bars_are_drawn_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     from bot.cli_commands import ProgressBars
 

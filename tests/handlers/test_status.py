@@ -396,6 +396,22 @@ async def test_the_cli_exports_a_round_to_xlsx_and_csv(
         env=environment,
     )
     assert missing.returncode == 1 and "2001-01-01" in missing.stderr
+    # The earlier file stays as it was when a later export of it fails.
+    assert csv_path.read_text(encoding="utf-8-sig").startswith("住户报告")
+    # A file that cannot be written fails before the export is made, so it is not audited.
+    unwritable = tmp_path / "no such folder" / "round.xlsx"
+    refused = await asyncio.to_thread(
+        wuji, "export", "--round", day, "--out", str(unwritable), cwd=tmp_path, env=environment
+    )
+    assert refused.returncode == 1 and f"cannot write {unwritable}" in refused.stderr
+    nowhere = await asyncio.to_thread(
+        wuji,
+        *("export", "--round", day, "--node", "", "--out", "x.csv"),
+        cwd=tmp_path,
+        env=environment,
+    )
+    assert nowhere.returncode == 1 and "no node at path ''" in nowhere.stderr
+    assert not (tmp_path / "x.csv").exists()
     async with session_factory() as session:
         via = list(
             await session.scalars(
