@@ -20,6 +20,7 @@ from handlers.ids import Number
 from models.access import Scope, scope_of
 from models.base import utcnow
 from models.messages import Action, ActionKind
+from models.notice_delivery import set_progress_message
 from models.notices import (
     NoticeDraft,
     NoticeRefused,
@@ -27,7 +28,6 @@ from models.notices import (
     create_notice,
     levels_below,
     recipients_of,
-    set_progress_message,
     within_send_window,
 )
 from models.org import Node

@@ -18,6 +18,7 @@ from handlers.rendering import answer_in_parts, plain_preview
 from models.access import scope_of
 from models.base import as_utc
 from models.messages import Action, ActionKind
+from models.notice_delivery import acknowledge, acknowledged_at
 from models.notice_followup import Nudge, nudge
 from models.notice_rollups import (
     missing,
@@ -27,7 +28,7 @@ from models.notice_rollups import (
     rollup,
     totals,
 )
-from models.notices import Cancellation, acknowledge, acknowledged_at, cancel_notice
+from models.notices import Cancellation, cancel_notice
 from models.org import Level
 
 # --- acknowledgement --------------------------------------------------------------------

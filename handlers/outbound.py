@@ -27,7 +27,8 @@ from models.messages import (
     Text,
     TextList,
 )
-from models.notices import NoticeContent, NoticeKind
+from models.notice_delivery import NoticeContent
+from models.notices import NoticeKind
 from models.outbox.delivery import ClaimedMessage
 
 # Keyboards are the same for every reader of one notice in one language: built once.

@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
 from bot.i18n import t
+from models.notice_delivery import dispatch_due_notices, dispatched_with_open_progress
 from models.notice_followup import remind_and_escalate as follow_up
-from models.notices import dispatch_due_notices, dispatched_with_open_progress, source_of
+from models.notices import source_of
 from models.outbox.table import OutboxStatus, delivery_counts
 
 logger = logging.getLogger(__name__)

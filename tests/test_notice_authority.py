@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.access import Scope, scope_of
 from models.base import utcnow
 from models.groups import BindResult, bind_group
+from models.notice_delivery import dispatch_due_notices
 from models.notices import (
     Cancellation,
     Notice,
@@ -17,7 +18,6 @@ from models.notices import (
     NoticeStatus,
     cancel_notice,
     create_notice,
-    dispatch_due_notices,
 )
 from models.outbox.table import OutboxMessage
 from models.resignation import leave_post

@@ -10,15 +10,14 @@ from bot.config import Config
 from models.access import Scope, scope_of
 from models.base import utcnow
 from models.messages import Text, TextList, decode
+from models.notice_delivery import acknowledge, dispatch_due_notices
 from models.notices import (
     Notice,
     NoticeDraft,
     NoticeRecipient,
     NoticeRefused,
     NoticeStatus,
-    acknowledge,
     create_notice,
-    dispatch_due_notices,
 )
 from models.org import Member, Role
 from models.outbox.table import OutboxMessage

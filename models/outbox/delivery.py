@@ -17,7 +17,7 @@ from models.alert_views import AlertContent, alert_contents
 from models.base import as_utc, utcnow
 from models.charts import chart_contents
 from models.messages import Action, AlertBody, Chart, Content, NoticeBody, decode
-from models.notices import NoticeContent, notice_contents
+from models.notice_delivery import NoticeContent, notice_contents
 from models.org import Member
 from models.outbox.reachability import mark_unreachable, member_for, migrate_chat
 from models.outbox.table import (

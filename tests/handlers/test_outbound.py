@@ -23,7 +23,8 @@ from aiogram.utils.i18n import I18n
 from bot.i18n import create_i18n
 from handlers.outbound import TelegramRenderer
 from models.messages import Action, ActionKind, NoticeBody, Param, PostRef, Text
-from models.notices import NoticeContent, NoticeKind
+from models.notice_delivery import NoticeContent
+from models.notices import NoticeKind
 from models.org import LEVELS, Role
 from models.outbox.delivery import ClaimedMessage
 from tests.fixtures import catalog_keys
