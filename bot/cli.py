@@ -76,7 +76,8 @@ def output_file(path: Path) -> Iterator[Callable[[bytes], None]]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bot",
+        # As it was started: the installed ``wuji`` script, or ``python -m bot``.
+        prog="wuji" if Path(sys.argv[0]).name == "wuji" else "python -m bot",
         description="Wuji (五级): the county's five-level community response bot.",
     )
     parser.add_argument(

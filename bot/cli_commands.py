@@ -162,6 +162,7 @@ async def import_command(config: Config, arguments: argparse.Namespace) -> int:
 def _confirm_prune(plan: object, *, assume_yes: bool) -> bool:
     nodes: list[str] = getattr(plan, "nodes", [])
     households: list[str] = getattr(plan, "households", [])
+    held: list[str] = getattr(plan, "held_posts", [])
     if not nodes and not households:
         return True
     print("--prune would remove:")
@@ -169,6 +170,15 @@ def _confirm_prune(plan: object, *, assume_yes: bool) -> bool:
         print(f"  node {path}")
     for household in households:
         print(f"  household {household}")
+    if held:
+        # The import would refuse them: said before anyone is asked to confirm.
+        print(
+            "wuji: cannot prune: posts among them are held (free each with /revoke PATH role):",
+            file=sys.stderr,
+        )
+        for post in held:
+            print(f"  {post}", file=sys.stderr)
+        return False
     if assume_yes:
         return True
     if not sys.stdin.isatty():

@@ -195,6 +195,34 @@ def test_run_refuses_to_start_when_its_redis_does_not_answer(tmp_path: Path) -> 
     assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
 
 
+def test_prune_says_which_held_posts_stop_it_before_asking(tmp_path: Path) -> None:
+    import sqlite3
+
+    database = tmp_path / "wuji.db"
+    environment = {"DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    households = ROOT / "examples" / "households.csv"
+    assert wuji("import", str(households), cwd=tmp_path, env=environment).returncode == 0
+    with sqlite3.connect(database) as connection:
+        connection.execute(
+            "INSERT INTO members (telegram_id, name, reachable, created_at) "
+            "VALUES (42, '张建国', 1, CURRENT_TIMESTAMP)"
+        )
+        connection.execute(
+            "UPDATE posts SET holder_id = (SELECT id FROM members) WHERE role = 'lead' "
+            "AND node_id = (SELECT id FROM nodes WHERE path = '县卫健局片区')"
+        )
+    lines = households.read_text(encoding="utf-8").splitlines(keepends=True)
+    smaller = tmp_path / "smaller.csv"
+    smaller.write_text("".join(line for line in lines if "县卫健局片区" not in line), "utf-8")
+    pruned = wuji("import", "--prune", "--yes", str(smaller), cwd=tmp_path, env=environment)
+    assert pruned.returncode == 1
+    assert "node 县卫健局片区" in pruned.stdout and "nothing imported" in pruned.stdout
+    assert pruned.stderr.splitlines() == [
+        "wuji: cannot prune: posts among them are held (free each with /revoke PATH role):",
+        "  县卫健局片区 lead (张建国)",
+    ]
+
+
 def test_a_database_that_never_answers_is_said_so() -> None:
     from sqlalchemy.exc import DBAPIError
 
