@@ -12,6 +12,7 @@ import io
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, time, timedelta
 from enum import StrEnum
 
 from openpyxl import load_workbook
@@ -26,6 +27,8 @@ PEOPLE_COLUMNS = ("path", "role", "name", "phone")
 # Column widths of the tables (models/org.py); PostgreSQL refuses longer values.
 MAX_NAME = 200
 MAX_ROOM = 100
+# Excel keeps 15 significant digits: a longer number in a cell has already been rounded.
+MAX_DIGITS = 15
 # Rows read between two calls of the progress callback.
 PROGRESS_EVERY = 1_000
 
@@ -180,7 +183,7 @@ def _parse_source(
         roster.exceeded = error.exceeded
         return
     except _UnreadableFile as error:
-        roster.problem(whole_file, str(error))
+        roster.problem(Where(source.name, error.line), str(error))
         return
     if not header:
         roster.problem(whole_file, "the file is empty")
@@ -223,22 +226,31 @@ def _parse_source(
             empty = [column for column, value in zip(columns, values, strict=True) if not value]
             for column in empty:
                 roster.problem(where, f"empty cell in column {column}")
-            controls = _control_characters(roster, where, columns, values)
-            if extra is None and not empty and not controls:
+            bad = _bad_cells(roster, where, columns, values)
+            if extra is None and not empty and not bad:
                 add_row(roster, where, values)
     except _UnreadableFile as error:
-        roster.problem(whole_file, str(error))
+        roster.problem(Where(source.name, error.line), str(error))
     finally:
         if progress is not None and unreported:
             progress(stage, unreported, None)
 
 
-def _control_characters(
+def _bad_cells(
     roster: ParsedRoster, where: Where, columns: tuple[str, ...], values: list[str]
 ) -> bool:
-    """Report every cell holding a control character (NUL, a line break…); True if any."""
+    """Report every cell that is not text (a date in an XLSX file…) or holds a control
+    character (NUL, a line break…); True if any."""
     found = False
     for column, value in zip(columns, values, strict=True):
+        if isinstance(value, _NotText):
+            roster.problem(
+                where,
+                f"{value} in column {column}, not text: format the column as text in Excel "
+                "and type the cell again",
+            )
+            found = True
+            continue
         control = CONTROL_CHARACTERS.search(value)
         if control is not None:
             roster.problem(
@@ -251,7 +263,11 @@ def _control_characters(
 
 
 class _UnreadableFile(Exception):
-    pass
+    """A file that cannot be read: as a whole (line 0), or from ``line`` on."""
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 class _TooLarge(_UnreadableFile):
@@ -287,12 +303,18 @@ def _csv_rows(content: bytes) -> Iterator[list[str]]:
     first_line = text.split("\n", 1)[0]
     # Excel writes semicolons or tabs in some locales.
     delimiter = next((d for d in (",", "\t", ";") if d in first_line), ",")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # Strict: otherwise a quote that never closes silently takes in the rest of the file.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    rows = 0
     try:
         for cells in reader:
+            rows += 1
             yield [cell.strip() for cell in cells]
     except csv.Error as error:
-        raise _UnreadableFile(f"cannot read line {reader.line_num}: {error}") from error
+        message = f"cannot read the row: {error}"
+        if str(error) == "unexpected end of data":
+            message = 'unterminated quote: a cell opens with " and nothing closes it'
+        raise _UnreadableFile(message, rows + 1) from error
 
 
 def _check_unpacked_size(source: RosterSource, limit: int | None) -> None:
@@ -336,12 +358,28 @@ def _xlsx_rows(content: bytes) -> Iterator[list[str]]:
         workbook.close()
 
 
+class _NotText(str):
+    """An XLSX cell that Excel holds as something a roster cannot take for text (a date,
+    TRUE or FALSE, a fraction, a rounded number); the string says what it holds."""
+
+
 def _cell_text(value: object) -> str:
     if value is None:
         return ""
-    if isinstance(value, float) and value.is_integer():
-        # Excel keeps numbers as floats: room 301 and phone 13800138000 come back as x.0.
-        return str(int(value))
+    if isinstance(value, date | time | timedelta):
+        # Excel turns a room typed as 1-2 or 3/4 into a date.
+        what = "a date" if isinstance(value, date) else "a time"
+        return _NotText(f"{what} ({str(value).removesuffix(' 00:00:00')})")
+    if isinstance(value, bool):
+        return _NotText(f"{str(value).upper()} (a true/false value)")
+    if isinstance(value, int | float):
+        # Excel keeps numbers as floats: room 301 and phone 13800138000 may come back as x.0.
+        whole = isinstance(value, int) or value.is_integer()
+        if whole and abs(value) < 10**MAX_DIGITS:
+            return str(int(value))
+        if isinstance(value, float):
+            return _NotText(f"the number {value:G}")
+        return _NotText(f"a number longer than {MAX_DIGITS} digits")
     return str(value).strip()
 
 
