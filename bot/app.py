@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.commands import publish_commands
-from bot.config import Config, ConfigError
+from bot.config import MIN_SECRET_LENGTH, Config, ConfigError
 from bot.console import ConsoleDeps, setup_console
 from bot.forms import load_report_form
 from bot.fsm_storage import SqlStorage
@@ -41,7 +41,7 @@ from bot.middlewares import (
 )
 from bot.retry import RetryAfterMiddleware
 from bot.seen_users import SeenUsersMiddleware
-from bot.webhook import MIN_SECRET_LENGTH, WebhookRequestHandler
+from bot.webhook import WebhookRequestHandler
 from bot.worker_lock import WorkerLock
 from handlers import build_root_router
 from handlers.outbound import TelegramRenderer

@@ -2,10 +2,12 @@
 environment overrides. A bad value fails with one line naming its key."""
 
 import os
+import re
 import tomllib
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -16,6 +18,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 DEFAULT_CONFIG_PATH = Path("config.toml")
@@ -30,6 +33,32 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _url_parts(value: str) -> SplitResult | None:
+    """``value`` split into its parts, or None when it is not a URL (a bad port too)."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return None
+    return parts
+
+
+def _known_zone(value: str) -> str:
+    """``value`` when it names an IANA time zone (Asia/Shanghai), else a ValueError."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
+    return value
+
+
+# A Telegram username: 5-32 letters, digits and underscores, starting with a letter.
+USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{4,31}")
+# Telegram allows secrets of 1-256 characters; a short one can be guessed, and every log
+# line has it blanked out wherever it appears.
+MIN_SECRET_LENGTH = 16
+
+
 class TelegramConfig(Section):
     token: SecretStr = SecretStr("")
     # Base URL of a self-hosted Bot API server or of an emulator; empty = api.telegram.org.
@@ -38,6 +67,29 @@ class TelegramConfig(Section):
     bot_username: str = ""
     mode: Literal["polling", "webhook"] = "polling"
     request_timeout_s: float = Field(default=60.0, gt=0)
+
+    @field_validator("api_server")
+    @classmethod
+    def _http_server(cls, value: str) -> str:
+        parts = _url_parts(value)
+        if value and (parts is None or parts.scheme not in ("http", "https") or not parts.hostname):
+            raise ValueError(
+                "must be empty (Telegram's own servers) or the http:// or https:// address "
+                "of a Bot API server, e.g. http://127.0.0.1:8081"
+            )
+        return value
+
+    @field_validator("bot_username")
+    @classmethod
+    def _telegram_username(cls, value: str) -> str:
+        username = value.removeprefix("@")
+        if value and not USERNAME.fullmatch(username):
+            raise ValueError(
+                "must be the bot's Telegram username as BotFather gave it, e.g. "
+                'bot_username = "your_bot" (5-32 letters, digits and _, starting with a '
+                "letter; no link, no spaces)"
+            )
+        return username
 
 
 class WebhookConfig(Section):
@@ -48,14 +100,26 @@ class WebhookConfig(Section):
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)
 
+    @field_validator("path")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError('must start with "/", e.g. path = "/telegram"')
+        return value
+
     @field_validator("secret_token")
     @classmethod
     def _telegram_secret_charset(cls, value: SecretStr) -> SecretStr:
+        # Checked in every mode: the log redactor blanks the secret out of every line.
         secret = value.get_secret_value()
         if secret and (
-            len(secret) > 256 or not all(c.isascii() and (c.isalnum() or c in "_-") for c in secret)
+            not MIN_SECRET_LENGTH <= len(secret) <= 256
+            or not all(c.isascii() and (c.isalnum() or c in "_-") for c in secret)
         ):
-            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+            raise ValueError(
+                f"must be {MIN_SECRET_LENGTH}-256 characters of A-Z, a-z, 0-9, _ and - "
+                "(e.g. the output of `openssl rand -hex 32`), or empty outside webhook mode"
+            )
         return value
 
 
@@ -77,6 +141,18 @@ class RedisConfig(Section):
     # When set, conversation state lives in Redis instead of the database.
     url: str = ""
 
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        # Never echo it: it may hold a password.
+        schemes = ("redis://", "rediss://", "unix://")
+        if value and (not value.lower().startswith(schemes) or _url_parts(value) is None):
+            raise ValueError(
+                "must be empty (no Redis) or a redis://, rediss:// or unix:// URL, "
+                "e.g. redis://127.0.0.1:6379/0"
+            )
+        return value
+
 
 class AdminsConfig(Section):
     telegram_ids: list[int] = Field(default_factory=list)
@@ -85,6 +161,11 @@ class AdminsConfig(Section):
 class I18nConfig(Section):
     default_locale: Literal["zh_Hans", "en"] = "zh_Hans"
     timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return _known_zone(value)
 
 
 class InvitesConfig(Section):
@@ -178,12 +259,7 @@ class ReportsConfig(Section):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        if value:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
-        return value
+        return _known_zone(value) if value else value  # empty: [i18n] timezone
 
     @field_validator("due_time")
     @classmethod
@@ -304,6 +380,21 @@ class Config(Section):
     roster: RosterConfig = Field(default_factory=RosterConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
+    @model_validator(mode="after")
+    def _webhook_url_ends_with_path(self) -> "Config":
+        # Telegram posts to the url; the bot listens on the path (behind a proxy that may
+        # add a prefix): unless the url ends with it, no update ever arrives.
+        if self.telegram.mode != "webhook" or not self.webhook.url:
+            return self
+        parts = _url_parts(self.webhook.url)
+        if parts is None or not parts.path.endswith(self.webhook.path):
+            raise ValueError(
+                "[webhook] url must end with [webhook] path, where the bot listens for "
+                'updates (e.g. url = "https://wuji.example.org/telegram" with '
+                'path = "/telegram")'
+            )
+        return self
+
     def is_admin(self, telegram_id: int) -> bool:
         return telegram_id in self.admins.telegram_ids
 
@@ -325,9 +416,15 @@ def load_config(path: Path | None = None, environ: dict[str, str] | None = None)
     raw: dict[str, Any] = {}
     if path is not None:
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            # A leading byte order mark (Windows Notepad writes one) is not TOML: skipped.
+            raw = tomllib.loads(path.read_text(encoding="utf-8").removeprefix("\ufeff"))
         except FileNotFoundError:
             raise ConfigError(f"config file {path} does not exist") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config file {path} is a directory: name the file") from None
+        except OSError as error:
+            reason = error.strerror or error
+            raise ConfigError(f"cannot read config file {path}: {reason}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
     for variable, (section, key) in ENV_OVERRIDES.items():
@@ -347,9 +444,11 @@ def _describe(error: ValidationError, path: Path | None, environ: dict[str, str]
     first = error.errors()[0]
     key = ".".join(str(part) for part in first["loc"])
     where = f" in {path}" if path else ""
+    message = first["msg"].removeprefix("Value error, ")
+    if not key:  # a rule between keys: its message names them
+        return f"bad config{where}: {message}"
     if first["type"] == "extra_forbidden":
         return f"unknown config key '{key}'{where}"
-    message = first["msg"].removeprefix("Value error, ")
     for variable, (section, name) in ENV_OVERRIDES.items():
         if environ.get(variable) and key == ".".join(filter(None, (section, name))):
             return f"bad {variable} (config key '{key}'): {message}"

@@ -6,8 +6,6 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-# Telegram allows 1-256 characters; a short secret can be guessed.
-MIN_SECRET_LENGTH = 16
 
 
 class WebhookRequestHandler(SimpleRequestHandler):

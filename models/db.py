@@ -69,6 +69,12 @@ def database_url_problem(url: str) -> str | None:
     driver = DRIVERS.get(backend)
     if driver is None:
         return f"{backend} is not supported: use SQLite or PostgreSQL, e.g. {URL_EXAMPLES}"
+    if backend == "sqlite" and (
+        parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
+    ):
+        # Each connection would get an empty database of its own, gone when it closes:
+        # an import would report success and keep nothing.
+        return f"an in-memory SQLite database keeps nothing: name a file, e.g. {driver}:///wuji.db"
     if parsed.drivername != driver:
         hint = parsed.set(drivername=driver).render_as_string(hide_password=True)
         return f"{parsed.drivername}:// is not an asyncio driver: write {hint}"
