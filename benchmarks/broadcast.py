@@ -39,7 +39,7 @@ from aiogram.exceptions import TelegramAPIError
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import OutboxConfig
+from bot.config_sections import OutboxConfig
 from bot.i18n import create_i18n
 from handlers.outbound import TelegramRenderer
 from models.db import create_engine, create_session_factory

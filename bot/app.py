@@ -19,15 +19,12 @@ from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKey
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 from aiogram.utils.i18n import I18n
-from aiogram.utils.token import TokenValidationError, validate_token
 from aiohttp import web
-from redis.exceptions import RedisError
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.commands import publish_commands
-from bot.config import MIN_SECRET_LENGTH, Config, ConfigError
+from bot.config import Config
 from bot.console import ConsoleDeps, setup_console
 from bot.forms import load_report_form
 from bot.fsm_storage import SqlStorage
@@ -39,6 +36,7 @@ from bot.middlewares import (
     NulMiddleware,
     OnceMiddleware,
 )
+from bot.preflight import check_token, check_webhook, reach_redis
 from bot.retry import RetryAfterMiddleware
 from bot.seen_users import SeenUsersMiddleware
 from bot.webhook import WebhookRequestHandler
@@ -56,37 +54,6 @@ logger = logging.getLogger(__name__)
 
 # Bounds memory and database connections when a burst of updates arrives at once.
 MAX_CONCURRENT_UPDATES = 64
-
-
-def check_token(config: Config) -> str:
-    token = config.telegram.token.get_secret_value()
-    if not token:
-        raise ConfigError(
-            "no bot token: set the BOT_TOKEN environment variable or [telegram] token in "
-            "config.toml (get one from @BotFather)"
-        )
-    try:
-        validate_token(token)
-    except TokenValidationError:
-        raise ConfigError("[telegram] token is not a bot token (expected 123456:ABC…)") from None
-    return token
-
-
-def check_webhook(config: Config) -> str:
-    secret = config.webhook.secret_token.get_secret_value()
-    if not secret:
-        raise ConfigError(
-            "webhook mode needs [webhook] secret_token; refusing to start without it, "
-            "since anyone could then post updates"
-        )
-    if len(secret) < MIN_SECRET_LENGTH:
-        raise ConfigError(
-            f"[webhook] secret_token is too short: use at least {MIN_SECRET_LENGTH} "
-            "characters of A-Z, a-z, 0-9, _ and - (e.g. the output of `openssl rand -hex 32`)"
-        )
-    if not config.webhook.url:
-        raise ConfigError("webhook mode needs [webhook] url (the public HTTPS address)")
-    return secret
 
 
 def build_bot(config: Config) -> Bot:
@@ -207,23 +174,8 @@ class Application:
 
     async def prepare(self) -> None:
         await upgrade(self.engine)
-        await self._reach_redis()
+        await reach_redis(self.dispatcher.storage, self.config)
         await publish_commands(self.bot, self.config, self.i18n)
-
-    async def _reach_redis(self) -> None:
-        """With conversations in Redis, a Redis that does not answer would fail every update:
-        the process does not start, as with a database that cannot be reached."""
-        storage = self.dispatcher.storage
-        if not isinstance(storage, RedisStorage):
-            return
-        try:
-            await storage.redis.ping()
-        except RedisError as error:
-            where = make_url(self.config.redis.url).render_as_string(hide_password=True)
-            raise ConnectionError(
-                f"cannot reach Redis at {where} ([redis] url): {error}; start it, or leave "
-                "[redis] url empty to keep conversations in the database"
-            ) from None
 
     @property
     def handles_updates(self) -> bool:

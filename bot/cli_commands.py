@@ -313,7 +313,7 @@ def english(key: str, **params: object) -> str:
 
 async def bot_username(config: Config) -> str:
     if config.telegram.bot_username:
-        return config.telegram.bot_username.lstrip("@")
+        return config.telegram.bot_username  # without its @: the config drops it
     if not config.telegram.token.get_secret_value():
         raise ConfigError(
             "invite links need the bot's username: set [telegram] bot_username in "

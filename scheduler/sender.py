@@ -22,7 +22,7 @@ from aiogram.methods.base import TelegramMethod
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import OutboxConfig
+from bot.config_sections import OutboxConfig
 from models.base import utcnow
 from models.outbox.delivery import (
     ClaimedMessage,

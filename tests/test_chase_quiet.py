@@ -13,7 +13,7 @@ from aiogram.utils.i18n import I18n
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import OutboxConfig
+from bot.config_sections import OutboxConfig
 from handlers.outbound import TelegramRenderer
 from models.chase import Ladder, LadderStep
 from models.chase_sweep import sweep

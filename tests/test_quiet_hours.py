@@ -11,7 +11,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import OutboxConfig
+from bot.config_sections import OutboxConfig
 from models.alerts import ALERT_PRIORITY
 from models.outbox.delivery import claim_due
 from models.outbox.table import URGENT_PRIORITY, OutboxMessage, enqueue

@@ -19,7 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import build_bot
-from bot.config import Config, OutboxConfig
+from bot.config import Config
+from bot.config_sections import OutboxConfig
 from models.messages import Action, ActionKind, NoticeBody
 from models.notices import Notice, NoticeKind
 from models.org import Member

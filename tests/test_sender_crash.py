@@ -19,7 +19,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.config import OutboxConfig
+from bot.config_sections import OutboxConfig
 from models.db import create_engine, create_session_factory
 from models.outbox.delivery import outstanding
 from models.outbox.table import enqueue

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from benchmarks.soak.checks import Figures, check_day
 from benchmarks.soak.processes import Fleet
-from bot.config import ChaseStepConfig, Config
+from bot.config import Config
+from bot.config_sections import ChaseStepConfig
 from bot.demo import actors
 from bot.demo.day import ADMIN_ID, NOTICE_TEXT, TOKEN, CountyDay, DemoOptions, round_times
 from bot.demo.run import demo_config

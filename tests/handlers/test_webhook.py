@@ -8,8 +8,9 @@ from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 
-from bot.app import Application, check_webhook
+from bot.app import Application
 from bot.config import Config, ConfigError
+from bot.preflight import check_webhook
 from tests.emulator import TelegramEmulator
 
 SECRET = "wuji-webhook-secret_0123456789"
