@@ -19,11 +19,10 @@ from models.rounds import HouseholdReport, ReportRound, ReportStatus
 # --- progress -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ChildProgress:
-    node_id: int
-    name: str
-    level: str
+class Shares:
+    """The shares of a count of households: reported of those expected, and on time of
+    those reported (``ChildProgress`` and ``Totals`` declare the counts)."""
+
     expected: int
     reported: int
     on_time: int
@@ -36,14 +35,26 @@ class ChildProgress:
     def on_time_share(self) -> float | None:
         return self.on_time / self.reported if self.reported else None
 
+
+@dataclass(frozen=True)
+class ChildProgress(Shares):
+    node_id: int
+    name: str
+    level: str
+    expected: int
+    reported: int
+    on_time: int
+
     @property
     def band(self) -> str:
         return band(self.share)
 
 
-def _counts(report_round: ReportRound) -> tuple[Any, Any, Any]:
+def _counts(due_at: Any) -> tuple[Any, Any, Any]:
+    """Households expected, reported and reported by ``due_at`` (a round's due time, or its
+    column when the query spans rounds), as aggregate columns."""
     reported = HouseholdReport.status != ReportStatus.missing.value
-    on_time = and_(reported, HouseholdReport.reported_at <= report_round.due_at)
+    on_time = and_(reported, HouseholdReport.reported_at <= due_at)
     return (
         func.count(HouseholdReport.id),
         func.coalesce(func.sum(case((reported, 1), else_=0)), 0),
@@ -67,7 +78,7 @@ async def progress(
             *(
                 c.label(n)
                 for c, n in zip(
-                    _counts(report_round), ("expected", "reported", "on_time"), strict=True
+                    _counts(report_round.due_at), ("expected", "reported", "on_time"), strict=True
                 )
             ),
         )
@@ -95,18 +106,10 @@ async def progress(
 
 
 @dataclass(frozen=True)
-class Totals:
+class Totals(Shares):
     expected: int
     reported: int
     on_time: int
-
-    @property
-    def share(self) -> float | None:
-        return self.reported / self.expected if self.expected else None
-
-    @property
-    def on_time_share(self) -> float | None:
-        return self.on_time / self.reported if self.reported else None
 
 
 def total_of(children: Sequence[ChildProgress]) -> Totals:
@@ -205,15 +208,8 @@ async def trend(
     if not rounds:
         return []
     by_id = {report_round.id: report_round for report_round in rounds}
-    reported = HouseholdReport.status != ReportStatus.missing.value
-    on_time = and_(reported, HouseholdReport.reported_at <= ReportRound.due_at)
     rows = await session.execute(
-        select(
-            HouseholdReport.round_id,
-            func.count(HouseholdReport.id),
-            func.coalesce(func.sum(case((reported, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((on_time, 1), else_=0)), 0),
-        )
+        select(HouseholdReport.round_id, *_counts(ReportRound.due_at))
         .join(ReportRound, ReportRound.id == HouseholdReport.round_id)
         .where(HouseholdReport.round_id.in_(list(by_id)), report_within(node))
         .group_by(HouseholdReport.round_id)
