@@ -25,7 +25,7 @@ from models.roster import (
     RosterValidationError,
     import_roster,
 )
-from models.roster_parse import megabytes
+from models.roster_files import megabytes
 from models.text import SHOWN_CHARS, shown
 
 # The Bot API lets a bot download files of at most 20 MB.

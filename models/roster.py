@@ -22,14 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.audit import record
 from models.base import utcnow
 from models.org import LEVELS, Household, Level, Member, Node, Post, Role
+from models.roster_files import NO_LIMITS, RosterLimits, RosterSource
 from models.roster_parse import (
-    NO_LIMITS,
     ParsedRoster,
     PlannedNode,
     ProgressCallback,
-    RosterLimits,
     RosterProblem,
-    RosterSource,
     RosterTooLarge,
     RosterValidationError,
     Where,

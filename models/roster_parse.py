@@ -1,5 +1,6 @@
 """Reading roster files (CSV or XLSX) into a plan of nodes, rooms and people, checking
-everything that can be checked without the database.
+everything that can be checked without the database. The files' rows as text cells come
+from ``models.roster_files``.
 
 Line numbers are the ones a spreadsheet user sees: the header is line 1, blank lines
 count. A whole-file problem (unreadable, wrong type, too large) is reported on line 0.
@@ -7,19 +8,25 @@ count. A whole-file problem (unreadable, wrong type, too large) is reported on l
 Parsing is plain CPU work with no I/O: callers on an event loop run it in a thread.
 """
 
-import csv
-import io
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, time, timedelta
 from enum import StrEnum
 
-from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
 from models.org import LEVELS, Level, Role
 from models.phones import normalize_phone
+from models.roster_files import (
+    NO_LIMITS,
+    LimitExceeded,
+    NotText,
+    RosterLimits,
+    RosterSource,
+    TooLarge,
+    UnreadableFile,
+    file_suffix,
+    read_rows,
+)
 from models.text import CONTROL_CHARACTERS, shown
 
 HOUSEHOLD_COLUMNS = ("community", "zone", "grid", "building", "unit", "room")
@@ -27,8 +34,6 @@ PEOPLE_COLUMNS = ("path", "role", "name", "phone")
 # Column widths of the tables (models/org.py); PostgreSQL refuses longer values.
 MAX_NAME = 200
 MAX_ROOM = 100
-# Excel keeps 15 significant digits: a longer number in a cell has already been rounded.
-MAX_DIGITS = 15
 # Rows read between two calls of the progress callback.
 PROGRESS_EVERY = 1_000
 
@@ -37,32 +42,12 @@ PROGRESS_EVERY = 1_000
 ProgressCallback = Callable[[str, int, "int | None"], None]
 
 
-@dataclass(frozen=True)
-class RosterLimits:
-    """What one import may hold: rows of all its files together (header lines not
-    counted), and the uncompressed size of one XLSX file. None: no limit."""
-
-    max_rows: int | None = None
-    max_xlsx_bytes: int | None = None
-
-
-NO_LIMITS = RosterLimits()
-
-
 class RosterKind(StrEnum):
     households = "households"
     people = "people"
 
 
 COLUMNS = {RosterKind.households: HOUSEHOLD_COLUMNS, RosterKind.people: PEOPLE_COLUMNS}
-
-
-@dataclass(frozen=True)
-class RosterSource:
-    """A roster file as uploaded; its name's extension (.csv or .xlsx) decides how it is read."""
-
-    name: str
-    content: bytes
 
 
 @dataclass(frozen=True)
@@ -81,18 +66,6 @@ class RosterValidationError(Exception):
         shown = "\n".join(str(problem) for problem in errors[:20])
         more = f"\n… and {len(errors) - 20} more" if len(errors) > 20 else ""
         super().__init__(f"{len(errors)} problem(s) in the roster:\n{shown}{more}")
-
-
-@dataclass(frozen=True)
-class LimitExceeded:
-    """Which limit of RosterLimits a file broke: ``setting`` is its config key under
-    ``[roster]``; ``limit`` and ``found`` count rows, or bytes for ``max_xlsx_mb``
-    (``found`` is None when reading stopped at the limit)."""
-
-    file: str
-    setting: str
-    limit: int
-    found: int | None = None
 
 
 class RosterTooLarge(RosterValidationError):
@@ -176,13 +149,13 @@ def _parse_source(
 ) -> None:
     whole_file = Where(source.name, 0)
     try:
-        rows = _read_rows(source, limits)
+        rows = read_rows(source, limits)
         header_line, header = next(rows, (0, []))
-    except _TooLarge as error:
+    except TooLarge as error:
         roster.problem(whole_file, str(error))
         roster.exceeded = error.exceeded
         return
-    except _UnreadableFile as error:
+    except UnreadableFile as error:
         roster.problem(Where(source.name, error.line), str(error))
         return
     if not header:
@@ -199,7 +172,7 @@ def _parse_source(
     width = len(header)
     stage = f"reading {source.name}"
     if progress is not None:
-        total = source.content.count(b"\n") if _suffix(source) == "csv" else None
+        total = source.content.count(b"\n") if file_suffix(source) == "csv" else None
         progress(stage, 0, total)
     unreported = 0
     try:
@@ -229,7 +202,7 @@ def _parse_source(
             bad = _bad_cells(roster, where, columns, values)
             if extra is None and not empty and not bad:
                 add_row(roster, where, values)
-    except _UnreadableFile as error:
+    except UnreadableFile as error:
         roster.problem(Where(source.name, error.line), str(error))
     finally:
         if progress is not None and unreported:
@@ -243,7 +216,7 @@ def _bad_cells(
     character (NUL, a line break…); True if any."""
     found = False
     for column, value in zip(columns, values, strict=True):
-        if isinstance(value, _NotText):
+        if isinstance(value, NotText):
             roster.problem(
                 where,
                 f"{value} in column {column}, not text: format the column as text in Excel "
@@ -260,127 +233,6 @@ def _bad_cells(
             )
             found = True
     return found
-
-
-class _UnreadableFile(Exception):
-    """A file that cannot be read: as a whole (line 0), or from ``line`` on."""
-
-    def __init__(self, message: str, line: int = 0) -> None:
-        super().__init__(message)
-        self.line = line
-
-
-class _TooLarge(_UnreadableFile):
-    def __init__(self, message: str, exceeded: LimitExceeded) -> None:
-        super().__init__(message)
-        self.exceeded = exceeded
-
-
-def _read_rows(source: RosterSource, limits: RosterLimits) -> Iterator[tuple[int, list[str]]]:
-    """(line, trimmed cells) of every non-blank row."""
-    suffix = _suffix(source)
-    if suffix == "csv":
-        rows = _csv_rows(source.content)
-    elif suffix == "xlsx":
-        _check_unpacked_size(source, limits.max_xlsx_bytes)
-        rows = _xlsx_rows(source.content)
-    else:
-        raise _UnreadableFile("unsupported file type: send a .csv or .xlsx file")
-    return ((line, cells) for line, cells in enumerate(rows, start=1) if any(cells))
-
-
-def _suffix(source: RosterSource) -> str:
-    return source.name.rsplit(".", 1)[-1].lower() if "." in source.name else ""
-
-
-def _csv_rows(content: bytes) -> Iterator[list[str]]:
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise _UnreadableFile(
-            "cannot read the file: it is not UTF-8 text (in Excel, save as “CSV UTF-8”)"
-        ) from error
-    first_line = text.split("\n", 1)[0]
-    # Excel writes semicolons or tabs in some locales.
-    delimiter = next((d for d in (",", "\t", ";") if d in first_line), ",")
-    # Strict: otherwise a quote that never closes silently takes in the rest of the file.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    rows = 0
-    try:
-        for cells in reader:
-            rows += 1
-            yield [cell.strip() for cell in cells]
-    except csv.Error as error:
-        message = f"cannot read the row: {error}"
-        if str(error) == "unexpected end of data":
-            message = 'unterminated quote: a cell opens with " and nothing closes it'
-        raise _UnreadableFile(message, rows + 1) from error
-
-
-def _check_unpacked_size(source: RosterSource, limit: int | None) -> None:
-    """An XLSX file is a zip archive: refuse one whose members unpack to more than
-    ``limit`` bytes before openpyxl opens it. Python's zip reader never yields more than a
-    member's declared size, so the declared sizes bound what is read."""
-    if limit is None:
-        return
-    try:
-        with zipfile.ZipFile(io.BytesIO(source.content)) as archive:
-            unpacked = sum(member.file_size for member in archive.infolist())
-    except (zipfile.BadZipFile, ValueError, EOFError) as error:
-        raise _UnreadableFile(
-            "cannot read the file as an Excel workbook (it is not a zip archive)"
-        ) from error
-    if unpacked > limit:
-        raise _TooLarge(
-            f"the workbook unpacks to {megabytes(unpacked)} MB, more than the "
-            f"{megabytes(limit)} MB one import takes ([roster] max_xlsx_mb): "
-            "split it, or save it as CSV",
-            LimitExceeded(source.name, "max_xlsx_mb", limit, unpacked),
-        )
-
-
-def megabytes(size: int) -> str:
-    return f"{size / 2**20:.1f}".removesuffix(".0")
-
-
-def _xlsx_rows(content: bytes) -> Iterator[list[str]]:
-    try:
-        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception as error:  # openpyxl raises many kinds on a damaged or foreign file
-        raise _UnreadableFile(f"cannot read the file as an Excel workbook ({error})") from error
-    try:
-        sheet = workbook.worksheets[0]
-        # Some programs write a wrong sheet size; without it openpyxl reads every row.
-        sheet.reset_dimensions()
-        for row in sheet.iter_rows(values_only=True):
-            yield [_cell_text(value) for value in row]
-    finally:
-        workbook.close()
-
-
-class _NotText(str):
-    """An XLSX cell that Excel holds as something a roster cannot take for text (a date,
-    TRUE or FALSE, a fraction, a rounded number); the string says what it holds."""
-
-
-def _cell_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, date | time | timedelta):
-        # Excel turns a room typed as 1-2 or 3/4 into a date.
-        what = "a date" if isinstance(value, date) else "a time"
-        return _NotText(f"{what} ({str(value).removesuffix(' 00:00:00')})")
-    if isinstance(value, bool):
-        return _NotText(f"{str(value).upper()} (a true/false value)")
-    if isinstance(value, int | float):
-        # Excel keeps numbers as floats: room 301 and phone 13800138000 may come back as x.0.
-        whole = isinstance(value, int) or value.is_integer()
-        if whole and abs(value) < 10**MAX_DIGITS:
-            return str(int(value))
-        if isinstance(value, float):
-            return _NotText(f"the number {value:G}")
-        return _NotText(f"a number longer than {MAX_DIGITS} digits")
-    return str(value).strip()
 
 
 def _check_header(

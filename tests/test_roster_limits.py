@@ -13,7 +13,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import models.roster_parse
+import models.roster_files
 from models.roster import (
     RosterLimits,
     RosterSource,
@@ -128,7 +128,7 @@ async def test_an_xlsx_that_unpacks_past_the_limit_is_refused_before_it_is_opene
         raise AssertionError("openpyxl opened a workbook past the limit")
 
     with monkeypatch.context() as patched:
-        patched.setattr(models.roster_parse, "load_workbook", never)
+        patched.setattr(models.roster_files, "load_workbook", never)
         with pytest.raises(RosterTooLarge) as raised:
             await import_roster(session, [source], limits=RosterLimits(max_xlsx_bytes=2**20))
     [problem] = [str(problem) for problem in raised.value.errors]

@@ -13,7 +13,7 @@ from models.access import Scope
 from models.form_parse import load_form
 from models.notices import NoticeDraft, create_notice
 from models.roster import import_roster
-from models.roster_parse import RosterSource
+from models.roster_files import RosterSource
 from models.rounds import current_round
 from tests.emulator import BotMessage, EmuUser, TelegramEmulator
 from tests.fixtures import hold_post, started
