@@ -11,9 +11,9 @@ same transaction as the report, so it is all there once the bot says "saved", or
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.alerts import raise_report_alerts
@@ -154,32 +154,63 @@ def _attributes(fields: Sequence[FormField], values: Mapping[str, Any]) -> dict[
     return kept
 
 
-# A report saved if still at the revision read: built once (every save runs it, "all
-# remaining" once per household), its values bound at each execution.
-_SAVE = (
-    update(HouseholdReport)
+# A report saved if still at the revision read: built once, its values bound at each
+# execution. Every save runs it; "all remaining" runs it once for the unit's households, as
+# one executemany. On the table, not the mapped class: an ORM update given a list of
+# parameters would be the ORM's bulk update by primary key, not this statement.
+_REPORTS = cast(Table, HouseholdReport.__table__)
+SAVE_AT_REVISION = (
+    update(_REPORTS)
     .where(
-        HouseholdReport.id == bindparam("report_id"),
-        HouseholdReport.revision == bindparam("read_revision"),
+        _REPORTS.c.id == bindparam("report_id"),
+        _REPORTS.c.revision == bindparam("read_revision"),
     )
     .values(
-        status=bindparam("new_status", type_=HouseholdReport.status.type),
-        how=bindparam("new_how", type_=HouseholdReport.how.type),
-        answers=bindparam("new_answers", type_=HouseholdReport.answers.type),
-        form_version=bindparam("new_form_version", type_=HouseholdReport.form_version.type),
-        alert=bindparam("new_alert", type_=HouseholdReport.alert.type),
-        revision=bindparam("new_revision", type_=HouseholdReport.revision.type),
+        status=bindparam("new_status", type_=_REPORTS.c.status.type),
+        how=bindparam("new_how", type_=_REPORTS.c.how.type),
+        answers=bindparam("new_answers", type_=_REPORTS.c.answers.type),
+        form_version=bindparam("new_form_version", type_=_REPORTS.c.form_version.type),
+        alert=bindparam("new_alert", type_=_REPORTS.c.alert.type),
+        revision=_REPORTS.c.revision + 1,
         nobody_home_since=bindparam(
-            "new_nobody_home_since", type_=HouseholdReport.nobody_home_since.type
+            "new_nobody_home_since", type_=_REPORTS.c.nobody_home_since.type
         ),
         reporter_member_id=bindparam(
-            "new_reporter_member_id", type_=HouseholdReport.reporter_member_id.type
+            "new_reporter_member_id", type_=_REPORTS.c.reporter_member_id.type
         ),
-        reported_at=bindparam("new_reported_at", type_=HouseholdReport.reported_at.type),
-        started_at=bindparam("new_started_at", type_=HouseholdReport.started_at.type),
+        reported_at=bindparam("new_reported_at", type_=_REPORTS.c.reported_at.type),
+        started_at=bindparam("new_started_at", type_=_REPORTS.c.started_at.type),
     )
-    .execution_options(synchronize_session=False)
 )
+
+
+def save_parameters(
+    report_id: int,
+    revision: int,
+    how: ReportHow,
+    answers: Mapping[str, object] | None,
+    form: Form,
+    alert: bool,
+    reporter: Reporter,
+    now: datetime,
+    *,
+    nobody_home_since: date | None = None,
+    started_at: datetime | None = None,
+) -> dict[str, Any]:
+    """One report's values for ``SAVE_AT_REVISION``: no answers is "nobody home"."""
+    return {
+        "report_id": report_id,
+        "read_revision": revision,
+        "new_status": ReportStatus.nobody_home if answers is None else ReportStatus.reported,
+        "new_how": how.value,
+        "new_answers": answers,
+        "new_form_version": form.version,
+        "new_alert": alert,
+        "new_nobody_home_since": nobody_home_since,
+        "new_reporter_member_id": reporter.member_id,
+        "new_reported_at": now,
+        "new_started_at": started_at,
+    }
 
 
 async def _write(
@@ -204,21 +235,19 @@ async def _write(
     )
     matches = form.alert_matches(answers) if answers is not None else []
     result = await session.execute(
-        _SAVE,
-        {
-            "report_id": report.id,
-            "read_revision": revision,
-            "new_status": ReportStatus.nobody_home if answers is None else ReportStatus.reported,
-            "new_how": how.value,
-            "new_answers": answers,
-            "new_form_version": form.version,
-            "new_alert": bool(matches),
-            "new_revision": revision + 1,
-            "new_nobody_home_since": nobody_home_since,
-            "new_reporter_member_id": reporter.member_id,
-            "new_reported_at": now,
-            "new_started_at": started_at,
-        },
+        SAVE_AT_REVISION,
+        save_parameters(
+            report.id,
+            revision,
+            how,
+            answers,
+            form,
+            bool(matches),
+            reporter,
+            now,
+            nobody_home_since=nobody_home_since,
+            started_at=started_at,
+        ),
     )
     if getattr(result, "rowcount", 0) != 1:
         return None

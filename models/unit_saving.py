@@ -1,5 +1,5 @@
 """ "All remaining: no change": a unit's households not yet reported this round saved with
-their last answers, in one statement and one transaction.
+their last answers, by one executemany of the statement every save runs, in one transaction.
 
 Each row is saved only if still at the revision read, as ``models.report_saving`` saves one:
 a household another lead saved meanwhile keeps that lead's report. What each copy's answers
@@ -8,15 +8,22 @@ set off (a standing alert, a need) is raised in the same transaction.
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import case, literal, select, update
+from sqlalchemy import Result, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.audit import record
-from models.base import utcnow
+from models.base import as_utc, utcnow
 from models.forms import Answer, Form
 from models.org import Household
-from models.report_saving import Consequences, set_off, unchanged_answers
+from models.report_saving import (
+    SAVE_AT_REVISION,
+    Consequences,
+    save_parameters,
+    set_off,
+    unchanged_answers,
+)
 from models.reports import (
     Progress,
     Reporter,
@@ -29,6 +36,18 @@ from models.reports import (
 )
 from models.rounds import HouseholdReport, ReportHow, ReportStatus, form_of
 from models.sqlite_driver import QUICK
+
+# The unit's households not yet reported this round, with their reports: built once.
+_REMAINING = (
+    select(HouseholdReport, Household)
+    .join(Household, Household.id == HouseholdReport.household_id)
+    .where(
+        HouseholdReport.round_id == bindparam("round_id"),
+        HouseholdReport.unit_id == bindparam("unit_id"),
+        HouseholdReport.status == ReportStatus.missing,
+    )
+    .execution_options(**QUICK)
+)
 
 
 @dataclass(frozen=True)
@@ -56,18 +75,7 @@ async def save_unit_unchanged(
     report_round = await round_for_button(session, round_id, moment)
     unit = await reportable_unit(session, reporter.scope, unit_id)
     form = await form_of(session, report_round)
-    rows = (
-        await session.execute(
-            select(HouseholdReport, Household)
-            .join(Household, Household.id == HouseholdReport.household_id)
-            .where(
-                HouseholdReport.round_id == round_id,
-                HouseholdReport.unit_id == unit.id,
-                HouseholdReport.status == ReportStatus.missing,
-            )
-            .execution_options(**QUICK)
-        )
-    ).all()
+    rows = (await session.execute(_REMAINING, {"round_id": round_id, "unit_id": unit.id})).all()
     rows = sorted(rows, key=lambda row: room_order(row[1].room))
     last = await last_answers(session, [household.id for _, household in rows], report_round.date)
     without_last: list[str] = []
@@ -106,48 +114,29 @@ async def _write_copies(
     copies: list[tuple[Target, dict[str, Answer]]],
     now: datetime,
 ) -> tuple[int, list[int]]:
-    """A unit's households saved with their copied answers by one statement, each if still
-    at the revision read (one saved meanwhile is left as it is), then what each saved one's
-    answers set off; how many were saved, and the alerts raised. No commit."""
+    """A unit's households saved with their copied answers, each if still at the revision
+    read (one saved meanwhile is left as it is), then what each saved one's answers set off;
+    how many were saved, and the alerts raised. No commit."""
     if not copies:
         return 0, []
     matches = {found.report.id: form.alert_matches(answers) for found, answers in copies}
-    answers_type = HouseholdReport.answers.type
-    saved_ids = set(
-        await session.scalars(
-            update(HouseholdReport)
-            .where(
-                # By primary key (a pair of columns IN a list is a table scan on SQLite),
-                # each row at the revision read.
-                HouseholdReport.id.in_([found.report.id for found, _ in copies]),
-                HouseholdReport.revision
-                == case(
-                    {found.report.id: found.report.revision for found, _ in copies},
-                    value=HouseholdReport.id,
-                ),
+    result = await session.execute(
+        SAVE_AT_REVISION,
+        [
+            save_parameters(
+                found.report.id,
+                found.report.revision,
+                ReportHow.unit_no_change,
+                answers,
+                form,
+                bool(matches[found.report.id]),
+                reporter,
+                now,
             )
-            .values(
-                status=ReportStatus.reported,
-                how=ReportHow.unit_no_change,
-                answers=case(
-                    {found.report.id: literal(answers, answers_type) for found, answers in copies},
-                    value=HouseholdReport.id,
-                ),
-                form_version=form.version,
-                alert=case(
-                    {report_id: literal(bool(met)) for report_id, met in matches.items()},
-                    value=HouseholdReport.id,
-                ),
-                revision=HouseholdReport.revision + 1,
-                nobody_home_since=None,
-                reporter_member_id=reporter.member_id,
-                reported_at=now,
-                started_at=None,
-            )
-            .returning(HouseholdReport.id)
-            .execution_options(synchronize_session=False)
-        )
+            for found, answers in copies
+        ],
     )
+    saved_ids = await _saved(session, result, copies, reporter, now)
     alert_ids: list[int] = []
     for found, answers in copies:
         if found.report.id in saved_ids:
@@ -157,3 +146,39 @@ async def _write_copies(
             )
             alert_ids += raised
     return len(saved_ids), alert_ids
+
+
+async def _saved(
+    session: AsyncSession,
+    result: Result[Any],
+    copies: list[tuple[Target, dict[str, Answer]]],
+    reporter: Reporter,
+    now: datetime,
+) -> set[int]:
+    """The reports the executemany saved. Where the driver counts an executemany's rows
+    (SQLite) and the count is all of them, all; otherwise (asyncpg does not count them, or
+    another lead saved one meanwhile) each row is read back: saved here if it is now at the
+    next revision, saved by this reporter at this moment."""
+    ids = [found.report.id for found, _ in copies]
+    counted = (await session.connection()).dialect.supports_sane_multi_rowcount
+    if counted and getattr(result, "rowcount", -1) == len(ids):
+        return set(ids)
+    revisions = {found.report.id: found.report.revision for found, _ in copies}
+    rows = await session.execute(
+        select(
+            HouseholdReport.id,
+            HouseholdReport.revision,
+            HouseholdReport.reporter_member_id,
+            HouseholdReport.reported_at,
+        )
+        .where(HouseholdReport.id.in_(ids))
+        .execution_options(**QUICK)
+    )
+    return {
+        report_id
+        for report_id, revision, member_id, reported_at in rows
+        if revision == revisions[report_id] + 1
+        and member_id == reporter.member_id
+        and reported_at is not None
+        and as_utc(reported_at) == as_utc(now)
+    }

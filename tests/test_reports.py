@@ -618,7 +618,7 @@ async def test_all_remaining_saves_each_household_its_own_copy_and_skips_one_sav
     form: Form,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """ "All remaining" writes the unit's households in one statement: each gets its own last
+    """ "All remaining" writes the unit's households in one executemany: each gets its own last
     answers and its own alert mark; a household another lead saved between the read of the
     unit and the write keeps that lead's report."""
     async with session_factory() as session:
