@@ -2,11 +2,16 @@
 is timed from its arrival, so that waiting for a slot counts as a person would feel it."""
 
 import asyncio
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from aiogram import Dispatcher, F
 from aiogram.types import Message
 
+from benchmarks.__main__ import BENCHMARKS, last_json
+from benchmarks.report import ROOT
 from benchmarks.updates import Feeder, canned_bot, echo_run, merged, parts
 from bot.config import Config
 
@@ -43,6 +48,21 @@ async def test_waiting_for_a_slot_counts_in_a_paced_updates_latency() -> None:
     assert max(unpaced.latencies) < 0.15
 
 
+async def test_a_traced_feeder_keeps_each_updates_arrival_latency_and_what_it_was() -> None:
+    feeder = Feeder(echo_dispatcher(), canned_bot(), concurrency=4, rate=50, trace=True)
+    start = time.perf_counter()
+    await asyncio.gather(feeder.say(1, "/report please"), feeder.press(2, "rs:8:4101:1"))
+    traced = sorted(feeder.traced_from(start))
+    assert [what for _, _, what in traced] == ["/report", "rs:8:4101:1"]
+    (first, _, _), (second, _, _) = traced
+    assert 0 <= first < second and second - first >= 0.018  # 20 ms apart at 50/s
+    assert all(latency > 0 for _, latency, _ in traced)
+    # Untraced, nothing is kept.
+    plain = Feeder(echo_dispatcher(), canned_bot(), concurrency=4)
+    await plain.say(1, "hi")
+    assert plain.traced_from(start) == [] and len(plain.latencies) == 1
+
+
 def test_a_run_shared_among_processes_gives_each_lead_to_one_and_splits_slots_and_rate() -> None:
     users = [100 + n for n in range(7)]
     jobs = parts("sqlite+aiosqlite:///x.db", Config(), users, concurrency=64, rate=150, processes=2)
@@ -57,8 +77,20 @@ def test_a_run_shared_among_processes_gives_each_lead_to_one_and_splits_slots_an
 
 
 def test_processes_outcomes_merge_into_one_run() -> None:
-    one = {"elapsed": 2.0, "loop_cpu": 1.5, "latencies": [0.1], "writes": (3, 0.5)}
-    other = {"elapsed": 3.0, "loop_cpu": 2.0, "latencies": [0.2, 0.3], "writes": (4, 0.25)}
+    one = {
+        "elapsed": 2.0,
+        "loop_cpu": 1.5,
+        "latencies": [0.1],
+        "writes": (3, 0.5),
+        "trace": [(0.5, 0.1, "/report")],
+    }
+    other = {
+        "elapsed": 3.0,
+        "loop_cpu": 2.0,
+        "latencies": [0.2, 0.3],
+        "writes": (4, 0.25),
+        "trace": [(0.25, 0.2, "rh:1"), (0.75, 0.3, "rs:1")],
+    }
     run = merged(
         [
             one | {"bot_calls": {"SendMessage": 2}, "alerts_shown": 1},
@@ -70,6 +102,8 @@ def test_processes_outcomes_merge_into_one_run() -> None:
     assert run["writes"] == (7, 0.75)
     assert run["bot_calls"] == {"SendMessage": 3, "EditMessageText": 5}
     assert run["alerts_shown"] == 1 and run["processes"] == 2
+    # The processes' traces as one, in the order the updates arrived.
+    assert [what for _, _, what in run["trace"]] == ["rh:1", "/report", "rs:1"]
 
 
 def test_the_echo_run_in_two_processes_feeds_every_message() -> None:
@@ -77,3 +111,25 @@ def test_the_echo_run_in_two_processes_feeds_every_message() -> None:
     assert run["processes"] == 2
     assert len(run["latencies"]) == 30
     assert run["bot_calls"] == {"SendMessage": 30}
+
+
+def test_a_small_run_prints_every_figure_the_runner_judges(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.txt"
+    process = subprocess.run(
+        [
+            sys.executable, "-m", "benchmarks.updates", "--leads", "12", "--rate", "60",
+            "--concurrency", "4", "--processes", "1", "--history", "1", "--trace", str(trace),
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert process.returncode == 0, process.stderr[-2000:]
+    figures = last_json(process.stdout)
+    assert figures is not None
+    for name in ("updates", "updates-postgresql"):
+        benchmark = next(benchmark for benchmark in BENCHMARKS if benchmark.name == name)
+        assert {target.key for target in benchmark.targets} <= figures.keys()
+    assert figures["offered_per_s"] == 60 and 0 < figures["updates_per_s"] <= 61
+    assert figures["updates"] == figures["capacity_updates"] > 12  # both runs, every tap
+    lines = trace.read_text().splitlines()
+    assert len(lines) == figures["updates"]
+    assert sum(line.endswith(" /report") for line in lines) == 12
