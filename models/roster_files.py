@@ -16,6 +16,11 @@ from openpyxl import load_workbook
 # Excel keeps 15 significant digits: a longer number in a cell has already been rounded.
 MAX_DIGITS = 15
 
+# What Excel shows, and saves to CSV or keeps in XLSX, for a formula that failed.
+EXCEL_ERRORS = frozenset(
+    ("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#SPILL!", "#CALC!")
+)
+
 
 @dataclass(frozen=True)
 class RosterSource:

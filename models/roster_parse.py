@@ -17,6 +17,7 @@ from openpyxl.utils import get_column_letter
 from models.org import LEVELS, Level, Role
 from models.phones import normalize_phone
 from models.roster_files import (
+    EXCEL_ERRORS,
     NO_LIMITS,
     LimitExceeded,
     NotText,
@@ -221,6 +222,14 @@ def _bad_cells(
                 where,
                 f"{value} in column {column}, not text: format the column as text in Excel "
                 "and type the cell again",
+            )
+            found = True
+            continue
+        if value.upper() in EXCEL_ERRORS:
+            roster.problem(
+                where,
+                f"Excel's error value {value} in column {column}: a formula there failed; "
+                "fix it, or type the cell's value in Excel",
             )
             found = True
             continue

@@ -5,6 +5,7 @@ import io
 import zipfile
 from datetime import date, datetime, time
 
+from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,6 +39,11 @@ def with_float_text(source: RosterSource, number: str) -> RosterSource:
     return RosterSource(source.name, packed.getvalue())
 
 
+def xlsx_cell_type(source: RosterSource, coordinate: str) -> str:
+    sheet = load_workbook(io.BytesIO(source.content)).worksheets[0]
+    return str(sheet[coordinate].data_type)
+
+
 async def test_dates_and_times_excel_made_of_a_cell_are_refused(session: AsyncSession) -> None:
     header = HOUSEHOLDS_HEADER.strip().split(",")
     source = xlsx_file(
@@ -67,6 +73,21 @@ async def test_true_and_false_cells_are_refused(session: AsyncSession) -> None:
         f"h.xlsx:2: FALSE (a true/false value) in column room, {AS_TEXT}",
         f"p.xlsx:2: TRUE (a true/false value) in column name, {AS_TEXT}",
     ]
+
+
+async def test_excel_error_values_are_refused_in_xlsx_and_csv(session: AsyncSession) -> None:
+    people = xlsx_file(
+        "p.xlsx", [PEOPLE_HEADER.strip().split(","), ["片区", "lead", "王芳", "#N/A"]]
+    )
+    households = csv_file("h.csv", HOUSEHOLDS_HEADER + "C,Z,G,#REF!,U,101\nC,Z,G,B,U,#div/0!\n")
+    failed = "a formula there failed; fix it, or type the cell's value in Excel"
+    assert await problems_of(session, [households, people]) == [
+        f"h.csv:2: Excel's error value #REF! in column building: {failed}",
+        f"h.csv:3: Excel's error value #div/0! in column room: {failed}",
+        f"p.xlsx:2: Excel's error value #N/A in column phone: {failed}",
+    ]
+    # In the workbook the cell is an error value, not text that reads like one.
+    assert xlsx_cell_type(people, "D2") == "e"
 
 
 async def test_fractions_and_numbers_excel_has_rounded_are_refused(
