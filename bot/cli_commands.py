@@ -249,7 +249,7 @@ async def invite_command(config: Config, arguments: argparse.Namespace) -> int:
     from bot.invite_sheet import invite_sheet
     from models.invite_batch import invite_to_post, invite_vacant_posts
     from models.org import Role
-    from models.posts import node_by_path
+    from models.posts import node_by_path, why_no_node
     from models.refusals import Refused
 
     if arguments.all == bool(arguments.role):
@@ -271,7 +271,8 @@ async def invite_command(config: Config, arguments: argparse.Namespace) -> int:
     async def work(session: AsyncSession) -> int:
         node = await node_by_path(session, arguments.path)
         if node is None:
-            print(f"wuji: no node at path {arguments.path!r}", file=sys.stderr)
+            hint = await why_no_node(session, arguments.path)
+            print(f"wuji: no node at path {arguments.path!r}: {hint}", file=sys.stderr)
             return EXIT_FAILED
         if arguments.role:
             try:

@@ -52,8 +52,8 @@ async def _export(
     from models.db import create_engine, create_session_factory
     from models.exports import export_round, export_sheets
     from models.migrate import upgrade
-    from models.posts import node_by_path
-    from models.rounds import round_on
+    from models.posts import node_by_path, why_no_node
+    from models.rounds import latest_round_dates, round_on
     from models.spreadsheets import csv_bytes, workbook_bytes
 
     out: Path = arguments.out
@@ -64,13 +64,19 @@ async def _export(
         async with create_session_factory(engine)() as session:
             report_round = await round_on(session, arguments.round_date)
             if report_round is None:
-                print(f"wuji: no round on {arguments.round_date.isoformat()}", file=sys.stderr)
+                kept = ", ".join(day.isoformat() for day in await latest_round_dates(session))
+                print(
+                    f"wuji: no round on {arguments.round_date.isoformat()}: "
+                    + (f"the newest rounds kept are {kept}" if kept else "no round kept yet"),
+                    file=sys.stderr,
+                )
                 return EXIT_FAILED
             nodes = None
             if arguments.node is not None:
                 node = await node_by_path(session, arguments.node)
                 if node is None:
-                    print(f"wuji: no node at path {arguments.node!r}", file=sys.stderr)
+                    hint = await why_no_node(session, arguments.node)
+                    print(f"wuji: no node at path {arguments.node!r}: {hint}", file=sys.stderr)
                     return EXIT_FAILED
                 nodes = [node]
             export = await export_round(session, report_round, nodes, locale, None, via="cli")

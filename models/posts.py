@@ -20,9 +20,36 @@ class PostView:
     holder_id: int | None
 
 
+def normalized_path(path: str) -> str:
+    return "/".join(part.strip() for part in path.strip().strip("/").split("/"))
+
+
 async def node_by_path(session: AsyncSession, path: str) -> Node | None:
-    normalized = "/".join(part.strip() for part in path.strip().strip("/").split("/"))
-    return await session.scalar(select(Node).where(Node.path == normalized))
+    return await session.scalar(select(Node).where(Node.path == normalized_path(path)))
+
+
+async def why_no_node(session: AsyncSession, path: str, shown: int = 10) -> str:
+    """For an operator whose path names no node: the deepest of its leading parts that does,
+    and the names under it (the county's top nodes' when none does), so that the next try
+    can be right."""
+    parts = normalized_path(path).split("/")
+    parent = None
+    for depth in range(len(parts) - 1, 0, -1):
+        parent = await node_by_path(session, "/".join(parts[:depth]))
+        if parent is not None:
+            break
+    under = Node.parent_id.is_(None) if parent is None else Node.parent_id == parent.id
+    names = list(await session.scalars(select(Node.name).where(under).order_by(Node.path)))
+    listed = ", ".join(names[:shown]) + (
+        f" and {len(names) - shown} more" if len(names) > shown else ""
+    )
+    if parent is None:
+        if not names:
+            return "no node at all: import a roster first"
+        return f"the county's top nodes are {listed} (a path reads zone/grid/building/unit)"
+    if not names:
+        return f"{parent.path} is a {parent.level} and has nothing under it"
+    return f"{parent.path} holds {listed}"
 
 
 async def post_at(session: AsyncSession, node_id: int, role: Role | str) -> Post | None:

@@ -287,6 +287,15 @@ async def round_on(session: AsyncSession, day: date) -> ReportRound | None:
     return await session.scalar(select(ReportRound).where(ReportRound.date == day))
 
 
+async def latest_round_dates(session: AsyncSession, limit: int = 5) -> list[date]:
+    """The dates of the newest rounds kept, newest first."""
+    return list(
+        await session.scalars(
+            select(ReportRound.date).order_by(ReportRound.date.desc()).limit(limit)
+        )
+    )
+
+
 async def form_of(session: AsyncSession, report_round: ReportRound) -> Form:
     """The form the round was opened with."""
     return await form_by_version(session, report_round.form_version)

@@ -142,6 +142,11 @@ def test_invite_prints_a_link_and_exports_a_sheet_of_vacant_posts(tmp_path: Path
     assert len(rows) > 2 and all(str(row[5]).startswith("https://t.me/") for row in rows[1:])
     unknown = wuji("invite", "没有这个片区", "--role", "lead", cwd=tmp_path)
     assert unknown.returncode == 1 and "no node at path" in unknown.stderr
+    # The refusal says what is there, for the next try.
+    assert "the county's top nodes are 县卫健局片区, 县教育局片区" in unknown.stderr
+    deeper = wuji("invite", "县卫健局片区/没有这个小区/1号楼", "--role", "lead", cwd=tmp_path)
+    assert deeper.returncode == 1
+    assert "no node at path '县卫健局片区/没有这个小区/1号楼': 县卫健局片区 holds " in deeper.stderr
 
 
 def test_a_sheet_that_cannot_be_written_leaves_the_links_already_sent_alive(

@@ -396,6 +396,8 @@ async def test_the_cli_exports_a_round_to_xlsx_and_csv(
         env=environment,
     )
     assert missing.returncode == 1 and "2001-01-01" in missing.stderr
+    # It names the rounds there are, for the next try.
+    assert f"no round on 2001-01-01: the newest rounds kept are {day}" in missing.stderr
     # The earlier file stays as it was when a later export of it fails.
     assert csv_path.read_text(encoding="utf-8-sig").startswith("住户报告")
     # A file that cannot be written fails before the export is made, so it is not audited.
