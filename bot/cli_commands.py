@@ -189,7 +189,7 @@ def _confirm_prune(plan: object, *, assume_yes: bool) -> bool:
 
 async def seed_command(config: Config, arguments: argparse.Namespace) -> int:
     from models.roster import RosterValidationError
-    from models.seed import foreign_nodes, seed_demo, write_households_csv
+    from models.seed import foreign_nodes, seed_demo, seeded_scale, write_households_csv
 
     if arguments.households_per_unit < 1 or arguments.scale < 1:
         print("wuji: --households-per-unit and --scale must be at least 1", file=sys.stderr)
@@ -201,6 +201,14 @@ async def seed_command(config: Config, arguments: argparse.Namespace) -> int:
 
     async def work(session: AsyncSession) -> int:
         foreign = await foreign_nodes(session, arguments.scale)
+        larger = await seeded_scale(session) if foreign else None
+        if larger is not None:
+            raise CommandFailed(
+                f"the database holds the seed county at --scale {larger}, larger than "
+                f"--scale {arguments.scale}: run seed-demo --scale {larger} to add to it, or "
+                "give a smaller one a file of its own, "
+                "DATABASE_URL=sqlite+aiosqlite:///seed.db python -m bot seed-demo"
+            )
         if foreign:
             raise CommandFailed(
                 f"the database holds another county ({foreign[0]} is not in the seed county) "
@@ -219,9 +227,11 @@ async def seed_command(config: Config, arguments: argparse.Namespace) -> int:
             ) from None
         finally:
             bars.close()
+        added = (report.zones, report.grids, report.buildings, report.units)
         print(
             f"seeded: {report.zones} zones, {report.grids} grids, {report.buildings} buildings, "
             f"{report.units} units, {report.households} households, {report.posts} posts"
+            + ("" if any((*added, report.households, report.posts)) else " (all there already)")
         )
         return EXIT_OK
 

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.org import Node
+from models.org import Level, Node
 from models.roster import ImportReport, ProgressCallback, RosterSource, import_roster
 from models.roster_parse import HOUSEHOLD_COLUMNS
 
@@ -157,6 +157,17 @@ def seed_paths(scale: int = 1) -> set[str]:
         grid_path = f"{zone}/{grid}"
         paths.update((zone, grid_path, f"{grid_path}/{building}", f"{grid_path}/{building}/{unit}"))
     return paths
+
+
+async def seeded_scale(session: AsyncSession) -> int | None:
+    """The scale of the seed county the database holds (its nodes are all the seed county's
+    at that scale, its zones more than a smaller one has), or None when it holds other nodes
+    or none."""
+    zones = await session.scalar(select(func.count()).where(Node.level == Level.zone))
+    if not zones:
+        return None
+    scale = -(-zones // ZONES)
+    return None if await foreign_nodes(session, scale, limit=1) else scale
 
 
 async def foreign_nodes(session: AsyncSession, scale: int = 1, limit: int = 3) -> list[str]:

@@ -101,6 +101,18 @@ def test_the_first_session_of_the_readme(tmp_path: Path, db_url: str, engine: As
     again = wuji("seed-demo", "--households-per-unit", "1", cwd=tmp_path, env=seed)
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith("seeded: 0 zones")
+    assert again.stdout.strip().endswith("(all there already)")
+
+    # A larger seed county is told apart from another county, with the --scale that fits it.
+    larger = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'larger.db'}"}
+    twice = wuji(
+        "seed-demo", "--households-per-unit", "1", "--scale", "2", cwd=tmp_path, env=larger
+    )
+    assert twice.returncode == 0, twice.stderr
+    smaller = wuji("seed-demo", "--households-per-unit", "1", cwd=tmp_path, env=larger)
+    assert smaller.returncode == 1
+    line = one_line(smaller.stderr)
+    assert "holds the seed county at --scale 2" in line and "seed-demo --scale 2" in line
 
 
 @pytest.mark.parametrize(
