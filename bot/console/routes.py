@@ -4,8 +4,6 @@ and the export. Every request re-reads the session and the member's scope, so a 
 data in the body."""
 
 import asyncio
-import csv
-import io
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -28,9 +26,9 @@ from models import console
 from models.access import Scope, scope_of
 from models.audit import record
 from models.console_auth import end_session, live_scopes, open_link, session_member, token_hash
+from models.exports import export_round, export_sheets
 from models.org import Member, Node
-from models.rounds import form_of
-from models.spreadsheets import csv_safe, xlsx_bytes
+from models.spreadsheets import csv_bytes, workbook_bytes
 
 HERE = Path(__file__).parent
 COOKIE = "wuji_console"
@@ -404,6 +402,8 @@ async def live_scopes_now(deps: ConsoleDeps) -> dict[str, Scope]:
 
 
 async def export(request: web.Request) -> web.Response:
+    """The round's export for the node shown: the same reports, needs and post coverage as
+    ``/export`` in chat and ``python -m bot export`` (``models.exports``), audited the same."""
     deps = request.app[DEPS]
     target, fmt = request.match_info["target"], request.match_info["fmt"]
     async with deps.session_factory() as session:
@@ -414,54 +414,20 @@ async def export(request: web.Request) -> web.Response:
         if not allowed:
             return _forbidden(request, viewer)
         report_round = await console.latest_round(session)
-        tr = _tr(deps, viewer.locale)
-        lines: list[console.ReportLine] = []
-        if report_round is not None:
-            form = await form_of(session, report_round)
-            lines = await console.report_lines(session, report_round, node, form, viewer.locale)
-        record(
-            session,
-            "console.exported",
-            viewer.member.telegram_id,
-            node_id=node.id if node else None,
-            round_id=report_round.id if report_round else None,
-            format=fmt,
-            rows=len(lines),
+        if report_round is None:
+            return web.Response(status=404, text=_tr(deps, viewer.locale)("console.web.no_round"))
+        nodes = None if node is None else [node]
+        exported = await export_round(
+            session, report_round, nodes, viewer.locale, viewer.member.telegram_id, via="console"
         )
-        await session.commit()
-    header = [
-        tr("console.web.export.path"),
-        tr("console.web.room"),
-        tr("console.web.status"),
-        tr("console.web.export.reported_at"),
-        tr("console.web.alert"),
-        tr("console.web.answers"),
-    ]
-    rows = [
-        [
-            line.path,
-            line.room,
-            tr(f"console.web.status.{line.status}"),
-            line.reported_at.astimezone(deps.zone).strftime("%Y-%m-%d %H:%M:%S")
-            if line.reported_at
-            else "",
-            "1" if line.alert else "",
-            line.answers,
-        ]
-        for line in lines
-    ]
-    day = report_round.date.isoformat() if report_round else "none"
-    name = f"wuji-{day}-{target}.{fmt}"
+    sheets = export_sheets(exported, _tr(deps, viewer.locale), deps.zone.key)
+    name = f"wuji-{exported.round_date}-{target}.{fmt}"
     if fmt == "xlsx":
-        body = await asyncio.to_thread(xlsx_bytes, header, rows, day)
+        # openpyxl is slow on a county's 35,000 rows: off the event loop.
+        body = await asyncio.to_thread(workbook_bytes, sheets)
         content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     else:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(header)
-        writer.writerows([[csv_safe(cell) for cell in row] for row in rows])
-        # A BOM so that Excel opens the UTF-8 file with its Chinese intact.
-        body = ("\ufeff" + buffer.getvalue()).encode()
+        body = csv_bytes(sheets)
         content_type = "text/csv; charset=utf-8"
     return web.Response(
         body=body,

@@ -8,8 +8,9 @@
 - ``late``: the late units, their posts' holders and the ladder steps fired;
 - ``items``: open alerts and needs, the latest notices;
 - ``coverage``: posts vacant, unreachable or silent;
-- ``changes``: the fingerprint the live updates watch;
-- ``export``: every household report of the round, for the export.
+- ``changes``: the fingerprint the live updates watch.
+
+The export is ``models.exports``', the same in the console as in chat and on the command line.
 
 Access is the caller's business (``models.access.scope_of`` on every request); these
 functions read what lies under the node they are given.
@@ -29,7 +30,6 @@ from models.console.common import (
     report_within,
 )
 from models.console.coverage import CoverageRow, coverage
-from models.console.export import ReportLine, report_lines
 from models.console.items import NoticeRow, OpenItem, OpenItems, notices, open_items
 from models.console.late import LateUnitRow, PostHolder, late_units
 from models.console.progress import (
@@ -56,7 +56,6 @@ __all__ = [
     "OpenItem",
     "OpenItems",
     "PostHolder",
-    "ReportLine",
     "Totals",
     "TrendPoint",
     "age_bucket",
@@ -73,7 +72,6 @@ __all__ = [
     "open_items",
     "progress",
     "recent_rounds",
-    "report_lines",
     "report_within",
     "total_of",
     "trend",

@@ -162,13 +162,34 @@ async def test_views_and_exports_are_audited_and_the_export_is_injection_safe(
     page = await client.get(f"/console/node/{unit.id}")
     assert page.status == 200 and "=HYPERLINK(1)" in await page.text()
     csv_body = await (await client.get(f"/console/export/{unit.id}.csv")).text()
+    # The same file as /export in chat: reports with a column per field, needs, coverage.
+    assert "住户报告" in csv_body and "需求" in csv_body and "岗位到岗" in csv_body
     cells = [cell for row in csv.reader(io.StringIO(csv_body.lstrip("\ufeff"))) for cell in row]
     assert "=HYPERLINK(1)" in csv_body
     assert not [cell for cell in cells if cell.startswith(FORMULA_STARTS)]
     xlsx = await client.get("/console/export/county.xlsx")
     assert xlsx.status == 200 and (await xlsx.read())[:2] == b"PK"
     actions = list(await session.scalars(select(AuditEntry.action)))
-    assert {"console.session_opened", "console.viewed", "console.exported"} <= set(actions)
+    assert {"console.session_opened", "console.viewed", "export.round"} <= set(actions)
+    exports = list(
+        await session.scalars(select(AuditEntry).where(AuditEntry.action == "export.round"))
+    )
+    assert [entry.detail["via"] for entry in exports] == ["console", "console"]
+
+
+async def test_an_export_before_any_round_says_there_is_none(
+    client: Client,
+    session: AsyncSession,
+) -> None:
+    from tests.console.fixtures import import_example_county
+
+    await import_example_county(session)
+    await log_in(client, await issue_link(session, await admin(session), timedelta(minutes=5)))
+    none = await client.get("/console/export/county.csv")
+    assert none.status == 404 and await none.text() == "暂无上报轮次。"
+    assert (
+        await session.scalar(select(AuditEntry).where(AuditEntry.action == "export.round")) is None
+    )
 
 
 async def test_the_stream_pushes_panels_when_a_report_is_saved(
