@@ -67,19 +67,12 @@ async def reportable_units(
     (every vacant unit of the county for the command centre), by path; and whether there
     are more than ``limit``."""
     own_ids = sorted(node_id for node_id, level in scope.roots if level == Level.unit)
-    own = (
-        list(
-            await session.scalars(
-                select(Node)
-                .where(Node.id.in_(own_ids))
-                .order_by(Node.path)
-                .execution_options(**QUICK)
-            )
-        )
-        if own_ids
-        else []
-    )
-    choices = [UnitChoice(node.id, node.path, vacant=False) for node in own]
+    # Nodes never change once written: remembered, not read again at every /report.
+    own = [node for node_id in own_ids if (node := await fixed_row(session, Node, node_id))]
+    choices = [
+        UnitChoice(node.id, node.path, vacant=False)
+        for node in sorted(own, key=lambda node: node.path)
+    ]
     above = [subtree(node_id, level) for node_id, level in scope.roots if level != Level.unit]
     if scope.is_admin or above:
         held = exists().where(Post.node_id == Node.id, Post.holder_id.is_not(None))

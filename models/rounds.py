@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    bindparam,
     delete,
     func,
     insert,
@@ -189,19 +190,23 @@ def is_open(report_round: ReportRound, now: datetime) -> bool:
     return as_utc(report_round.opens_at) <= now < as_utc(report_round.closes_at)
 
 
+# The round open at a moment: built once (every /report asks).
+_OPEN_AT = (
+    select(ReportRound)
+    .where(ReportRound.opens_at <= bindparam("moment"), ReportRound.closes_at > bindparam("moment"))
+    .order_by(ReportRound.opens_at.desc())
+    .limit(1)
+    .execution_options(**QUICK)
+)
+
+
 async def current_round(
     session: AsyncSession, schedule: RoundSchedule, form: Form, now: datetime | None = None
 ) -> ReportRound | None:
     """The round open at ``now``, opened on the spot when the schedule says one should be
     (the first to ask opens it; asking again changes nothing). None between rounds."""
     moment = now or utcnow()
-    found = await session.scalar(
-        select(ReportRound)
-        .where(ReportRound.opens_at <= moment, ReportRound.closes_at > moment)
-        .order_by(ReportRound.opens_at.desc())
-        .limit(1)
-        .execution_options(**QUICK)
-    )
+    found = await session.scalar(_OPEN_AT, {"moment": moment})
     if found is not None:
         return found
     day = schedule.day_at(moment)

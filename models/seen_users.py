@@ -2,13 +2,14 @@
 among them and the members (``/assign``)."""
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
-from models.db import dialect_insert
+from models.db import per_dialect
 from models.members import member_by_telegram_id
 from models.org import Member
 from models.people import SeenUser
@@ -20,6 +21,21 @@ USERNAME = re.compile(r"[A-Za-z0-9_]{4,32}")
 # Telegram ids are positive and fit in 64 bits; anything else names nobody (and PostgreSQL
 # would refuse it).
 MAX_TELEGRAM_ID = 2**63 - 1
+
+
+_SEEN_COLUMNS = ("username", "name", "locale", "seen_at")
+
+
+def _seen(insert: Callable[..., Any]) -> Any:
+    statement = insert(SeenUser)
+    return statement.on_conflict_do_update(
+        index_elements=[SeenUser.telegram_id],
+        set_={column: statement.excluded[column] for column in _SEEN_COLUMNS},
+    )
+
+
+# Someone seen: inserted, or their row brought up to date. Built once per dialect.
+_SEEN = per_dialect(_seen)
 
 
 async def record_seen_user(
@@ -41,15 +57,7 @@ async def record_seen_user(
         "locale": locale,
         "seen_at": utcnow(),
     }
-    dialect = session.get_bind().dialect.name
-    insert = dialect_insert(dialect)
-    statement = insert(SeenUser).values(**values)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[SeenUser.telegram_id],
-            set_={key: value for key, value in values.items() if key != "telegram_id"},
-        )
-    )
+    await session.execute(_SEEN[session.get_bind().dialect.name], values)
     if username:
         await session.execute(
             update(SeenUser)

@@ -27,6 +27,10 @@ async def test_a_username_stays_with_whoever_was_seen_with_it_last(session: Asyn
     await record_seen_user(session, 7002, None, "乙二", "en")
     assert await session.scalar(select(func.count()).select_from(SeenUser)) == 2
     assert await seen_by_username(session, "shared") == []
+    again = await session.scalar(select(SeenUser).where(SeenUser.telegram_id == 7002))
+    assert again is not None
+    await session.refresh(again)
+    assert (again.name, again.username, again.locale) == ("乙二", None, "en")
 
 
 async def test_forged_details_are_cleaned(session: AsyncSession) -> None:
