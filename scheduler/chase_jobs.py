@@ -15,15 +15,9 @@ from bot.config import Config
 from bot.i18n import LOCALES
 from models.base import utcnow
 from models.chase_sweep import sweep
-from models.summary import (
-    DaySummaries,
-    DrawnFor,
-    NodeSummary,
-    collect_summaries,
-    queue_summaries,
-    summary_pending,
-)
+from models.summary import DaySummaries, NodeSummary, collect_summaries, summary_pending
 from models.summary_chart import ChartWords, draw_chart
+from models.summary_send import DrawnFor, queue_summaries
 
 logger = logging.getLogger(__name__)
 
