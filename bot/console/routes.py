@@ -5,68 +5,36 @@ data in the body."""
 
 import asyncio
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 import jinja2
-from aiogram.utils.i18n import I18n
 from aiohttp import web
 from markupsafe import Markup
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import Config
-from bot.console.live import VersionWatcher
-from bot.console.pages import TREND_HEIGHT, TREND_WIDTH, PanelCache, build_panels
+from bot.console.pages import TREND_HEIGHT, TREND_WIDTH, build_panels
+from bot.console.viewers import (
+    COOKIE,
+    DEPS,
+    HERE,
+    JINJA,
+    KEEP_ALIVE_S,
+    ConsoleDeps,
+    ended,
+    forbidden,
+    render,
+    target_of,
+    tr_for,
+    viewer_of,
+)
 from models import console
-from models.access import Scope, scope_of
+from models.access import Scope
 from models.audit import record
-from models.console_auth import end_session, live_scopes, open_link, session_member, token_hash
+from models.console_auth import end_session, live_scopes, open_link, token_hash
 from models.exports import export_round, export_sheets
-from models.org import Member, Node
+from models.org import Node
 from models.spreadsheets import csv_bytes, workbook_bytes
-
-HERE = Path(__file__).parent
-COOKIE = "wuji_console"
-# Seconds between keep-alive comments (and access checks) on a quiet stream.
-KEEP_ALIVE_S = 15.0
-
-
-@dataclass
-class ConsoleDeps:
-    config: Config
-    session_factory: async_sessionmaker[AsyncSession]
-    i18n: I18n
-    cache: PanelCache = field(default_factory=PanelCache)
-    watcher: VersionWatcher = field(init=False)
-    _fragments: "OrderedDict[tuple[object, ...], str]" = field(default_factory=OrderedDict)
-    # Panels being built: every viewer woken by the same change waits for the one build.
-    _building: dict[tuple[object, ...], "asyncio.Task[str]"] = field(default_factory=dict)
-    # Live sessions' scopes as read at (generation, monotonic time), for the streams.
-    _scopes: tuple[int, float, dict[str, Scope]] = (-1, 0.0, {})
-    _scopes_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-    def __post_init__(self) -> None:
-        self.watcher = VersionWatcher(self.session_factory, self.config.console.poll_every_s)
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.config.reports.timezone or self.config.i18n.timezone)
-
-
-DEPS = web.AppKey("console_deps", ConsoleDeps)
-JINJA = web.AppKey("console_jinja", jinja2.Environment)
-
-
-@dataclass(frozen=True)
-class Viewer:
-    member: Member
-    scope: Scope
-    locale: str
 
 
 def setup_console(app: web.Application, deps: ConsoleDeps) -> None:
@@ -95,40 +63,6 @@ def setup_console(app: web.Application, deps: ConsoleDeps) -> None:
     app.cleanup_ctx.append(watch)
 
 
-# --- rendering helpers ----------------------------------------------------------------
-
-
-def _tr(deps: ConsoleDeps, locale: str) -> Any:
-    def tr(key: str, **params: object) -> str:
-        text = deps.i18n.gettext(key, locale=locale)
-        return text.format(**params) if params else text
-
-    return tr
-
-
-def _render(
-    request: web.Request, template: str, locale: str, status: int = 200, **context: Any
-) -> web.Response:
-    deps = request.app[DEPS]
-    response = aiohttp_jinja2.render_template(
-        template,
-        request,
-        {"tr": _tr(deps, locale), "locale": locale, **context},
-        app_key=JINJA,
-        status=status,
-    )
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
-
-
-def _locale(deps: ConsoleDeps, member: Member | None) -> str:
-    if member is not None and member.locale in ("zh_Hans", "en"):
-        return str(member.locale)
-    return deps.config.i18n.default_locale
-
-
 # --- login ----------------------------------------------------------------------------
 
 
@@ -136,7 +70,7 @@ async def login_page(request: web.Request) -> web.Response:
     """The link from the bot lands here; spending it takes a POST, so a link preview or a
     prefetching scanner that only GETs cannot use it up."""
     deps = request.app[DEPS]
-    return _render(
+    return render(
         request,
         "login.html",
         deps.config.i18n.default_locale,
@@ -152,7 +86,7 @@ async def login(request: web.Request) -> web.Response:
     async with deps.session_factory() as session:
         opened = await open_link(session, token, lifetime) if token else None
     if opened is None:
-        return _render(request, "failed.html", deps.config.i18n.default_locale, status=403)
+        return render(request, "failed.html", deps.config.i18n.default_locale, status=403)
     response = web.HTTPSeeOther("/console/")
     response.set_cookie(
         COOKIE,
@@ -177,44 +111,6 @@ async def logout(request: web.Request) -> web.Response:
     raise response
 
 
-async def viewer_of(request: web.Request, session: AsyncSession) -> Viewer | None:
-    """The member behind the session cookie, while the session lives and the member still
-    holds a post (or is of the command centre)."""
-    deps = request.app[DEPS]
-    token = request.cookies.get(COOKIE)
-    if not token:
-        return None
-    member = await session_member(session, token)
-    if member is None:
-        return None
-    scope = await scope_of(session, member.telegram_id, deps.config.admins.telegram_ids)
-    if scope.is_empty:
-        return None
-    return Viewer(member, scope, _locale(deps, member))
-
-
-def _ended(request: web.Request) -> web.Response:
-    deps = request.app[DEPS]
-    return _render(request, "ended.html", deps.config.i18n.default_locale, status=401)
-
-
-def _forbidden(request: web.Request, viewer: Viewer) -> web.Response:
-    # No data: the body says only that the node is not the viewer's.
-    return _render(request, "forbidden.html", viewer.locale, status=403)
-
-
-async def _target(session: AsyncSession, viewer: Viewer, target: str) -> tuple[bool, Node | None]:
-    """(allowed, node) for a path segment: "county" (admins only) or a node id."""
-    if target == "county":
-        return viewer.scope.is_admin, None
-    if not target.isdigit() or not 0 < int(target) < 2**31:
-        return False, None
-    node = await session.get(Node, int(target))
-    if node is None or not viewer.scope.sees(node):
-        return False, None
-    return True, node
-
-
 # --- pages ----------------------------------------------------------------------------
 
 
@@ -223,14 +119,14 @@ async def home(request: web.Request) -> web.Response:
     async with deps.session_factory() as session:
         viewer = await viewer_of(request, session)
         if viewer is None:
-            return _ended(request)
+            return ended(request)
         if viewer.scope.is_admin:
             raise web.HTTPSeeOther("/console/node/county")
         roots = sorted(viewer.scope.roots)
         if len(roots) == 1:
             raise web.HTTPSeeOther(f"/console/node/{roots[0][0]}")
         nodes = await console.nodes_by_id(session, [node_id for node_id, _ in roots])
-        return _render(request, "roots.html", viewer.locale, nodes=nodes)
+        return render(request, "roots.html", viewer.locale, nodes=nodes)
 
 
 async def fragment(request: web.Request, node: Node | None, locale: str) -> str:
@@ -271,7 +167,7 @@ async def _build_fragment(app: web.Application, node: Node | None, locale: str) 
         app[JINJA]
         .get_template("panels.html")
         .render(
-            tr=_tr(deps, locale),
+            tr=tr_for(deps, locale),
             locale=locale,
             p=panels,
             node=node,
@@ -295,10 +191,10 @@ async def page(request: web.Request) -> web.Response:
     async with deps.session_factory() as session:
         viewer = await viewer_of(request, session)
         if viewer is None:
-            return _ended(request)
-        allowed, node = await _target(session, viewer, target)
+            return ended(request)
+        allowed, node = await target_of(session, viewer, target)
         if not allowed:
-            return _forbidden(request, viewer)
+            return forbidden(request, viewer)
         await deps.watcher.look()
         html = await fragment(request, node, viewer.locale)
         crumbs = await console.breadcrumbs(session, node)
@@ -317,7 +213,7 @@ async def page(request: web.Request) -> web.Response:
             up = f"/console/node/{parent.id}"
         elif parent is None and viewer.scope.is_admin:
             up = "/console/node/county"
-    return _render(
+    return render(
         request,
         "page.html",
         viewer.locale,
@@ -349,10 +245,10 @@ async def stream(request: web.Request) -> web.StreamResponse:
     async with deps.session_factory() as session:
         viewer = await viewer_of(request, session)
         if viewer is None:
-            return _ended(request)
-        allowed, node = await _target(session, viewer, target)
+            return ended(request)
+        allowed, node = await target_of(session, viewer, target)
         if not allowed:
-            return _forbidden(request, viewer)
+            return forbidden(request, viewer)
     last = request.headers.get("Last-Event-ID") or request.query.get("g", "")
     generation = int(last) if last.isdigit() else -1
     response = web.StreamResponse(
@@ -409,18 +305,20 @@ async def export(request: web.Request) -> web.Response:
     async with deps.session_factory() as session:
         viewer = await viewer_of(request, session)
         if viewer is None:
-            return _ended(request)
-        allowed, node = await _target(session, viewer, target)
+            return ended(request)
+        allowed, node = await target_of(session, viewer, target)
         if not allowed:
-            return _forbidden(request, viewer)
+            return forbidden(request, viewer)
         report_round = await console.latest_round(session)
         if report_round is None:
-            return web.Response(status=404, text=_tr(deps, viewer.locale)("console.web.no_round"))
+            return web.Response(
+                status=404, text=tr_for(deps, viewer.locale)("console.web.no_round")
+            )
         nodes = None if node is None else [node]
         exported = await export_round(
             session, report_round, nodes, viewer.locale, viewer.member.telegram_id, via="console"
         )
-    sheets = export_sheets(exported, _tr(deps, viewer.locale), deps.zone.key)
+    sheets = export_sheets(exported, tr_for(deps, viewer.locale), deps.zone.key)
     name = f"wuji-{exported.round_date}-{target}.{fmt}"
     if fmt == "xlsx":
         # openpyxl is slow on a county's 35,000 rows: off the event loop.
