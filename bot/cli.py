@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from bot.export_command import add_export_parser
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from bot.config import Config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -44,6 +46,29 @@ class CommandFailed(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+async def no_node_line(session: "AsyncSession", path: str, shown: int = 10) -> str:
+    """The line for a path that names no node, with what is there, so that the next try
+    can be right: the deepest leading part that is a node and the names under it, or the
+    county's top nodes."""
+    from models.posts import nearest_node
+
+    parent, names = await nearest_node(session, path)
+    listed = ", ".join(names[:shown])
+    if len(names) > shown:
+        listed += f" and {len(names) - shown} more"
+    if parent is None:
+        there = (
+            f"the county's top nodes are {listed} (a path reads zone/grid/building/unit)"
+            if names
+            else "no node at all: import a roster first"
+        )
+    elif names:
+        there = f"{parent.path} holds {listed}"
+    else:
+        there = f"{parent.path} is a {parent.level} and has nothing under it"
+    return f"wuji: no node at path {path!r}: {there}"
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from tqdm import tqdm
 
-from bot.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, output_file
+from bot.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandFailed, no_node_line, output_file
 from bot.config import Config, ConfigError
 from models.db import create_engine, create_session_factory
 from models.migrate import pending_revisions, upgrade
@@ -259,7 +259,7 @@ async def invite_command(config: Config, arguments: argparse.Namespace) -> int:
     from bot.invite_sheet import invite_sheet
     from models.invite_batch import invite_to_post, invite_vacant_posts
     from models.org import Role
-    from models.posts import node_by_path, why_no_node
+    from models.posts import node_by_path
     from models.refusals import Refused
 
     if arguments.all == bool(arguments.role):
@@ -281,8 +281,7 @@ async def invite_command(config: Config, arguments: argparse.Namespace) -> int:
     async def work(session: AsyncSession) -> int:
         node = await node_by_path(session, arguments.path)
         if node is None:
-            hint = await why_no_node(session, arguments.path)
-            print(f"wuji: no node at path {arguments.path!r}: {hint}", file=sys.stderr)
+            print(await no_node_line(session, arguments.path), file=sys.stderr)
             return EXIT_FAILED
         if arguments.role:
             try:

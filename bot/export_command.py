@@ -49,10 +49,11 @@ async def _export(
     config: "Config", arguments: argparse.Namespace, write: Callable[[bytes], None]
 ) -> int:
     from bot.catalogs import text
+    from bot.cli import no_node_line
     from models.db import create_engine, create_session_factory
     from models.exports import export_round, export_sheets
     from models.migrate import upgrade
-    from models.posts import node_by_path, why_no_node
+    from models.posts import node_by_path
     from models.rounds import latest_round_dates, round_on
     from models.spreadsheets import csv_bytes, workbook_bytes
 
@@ -75,8 +76,7 @@ async def _export(
             if arguments.node is not None:
                 node = await node_by_path(session, arguments.node)
                 if node is None:
-                    hint = await why_no_node(session, arguments.node)
-                    print(f"wuji: no node at path {arguments.node!r}: {hint}", file=sys.stderr)
+                    print(await no_node_line(session, arguments.node), file=sys.stderr)
                     return EXIT_FAILED
                 nodes = [node]
             export = await export_round(session, report_round, nodes, locale, None, via="cli")

@@ -28,10 +28,9 @@ async def node_by_path(session: AsyncSession, path: str) -> Node | None:
     return await session.scalar(select(Node).where(Node.path == normalized_path(path)))
 
 
-async def why_no_node(session: AsyncSession, path: str, shown: int = 10) -> str:
-    """For an operator whose path names no node: the deepest of its leading parts that does,
-    and the names under it (the county's top nodes' when none does), so that the next try
-    can be right."""
+async def nearest_node(session: AsyncSession, path: str) -> tuple[Node | None, list[str]]:
+    """For a path that names no node: the deepest of its leading parts that does (None when
+    none does), and the names of the nodes under it (the county's top nodes for None)."""
     parts = normalized_path(path).split("/")
     parent = None
     for depth in range(len(parts) - 1, 0, -1):
@@ -40,16 +39,7 @@ async def why_no_node(session: AsyncSession, path: str, shown: int = 10) -> str:
             break
     under = Node.parent_id.is_(None) if parent is None else Node.parent_id == parent.id
     names = list(await session.scalars(select(Node.name).where(under).order_by(Node.path)))
-    listed = ", ".join(names[:shown]) + (
-        f" and {len(names) - shown} more" if len(names) > shown else ""
-    )
-    if parent is None:
-        if not names:
-            return "no node at all: import a roster first"
-        return f"the county's top nodes are {listed} (a path reads zone/grid/building/unit)"
-    if not names:
-        return f"{parent.path} is a {parent.level} and has nothing under it"
-    return f"{parent.path} holds {listed}"
+    return parent, names
 
 
 async def post_at(session: AsyncSession, node_id: int, role: Role | str) -> Post | None:
